@@ -1,0 +1,1 @@
+"""Benchmarks: Footfall measured side by side with the tool a user would otherwise use."""
