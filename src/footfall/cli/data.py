@@ -1,53 +1,19 @@
-"""The `footfall` command: a thin layer that parses arguments, calls one library function, prints.
-
-Every `FootfallError` becomes a red one-line message and exit code 2, here and nowhere else.
-"""
+"""Project and data commands: init, import, status, demo, synth generate."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from footfall.cli import EngineOption, ProjectOption, app, console, progress_bar
 from footfall.errors import FootfallError
 
-app = typer.Typer(
-    name="footfall",
-    help="Footfall: join what customers do online with what they do in stores and at events, and act on it.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
 synth_app = typer.Typer(help="The synthetic O2O world (with ground truth) for demos, tests and benchmarks.", no_args_is_help=True)
 app.add_typer(synth_app, name="synth")
-
-console = Console()
-errors = Console(stderr=True)
-
-ProjectOption = Annotated[
-    Path, typer.Option("--project", "-p", help="Project directory (made by `footfall init`).", show_default=True)
-]
-EngineOption = Annotated[
-    Optional[str], typer.Option("--engine", help="Override the project's engine: duckdb or spark.")
-]
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -93,7 +59,7 @@ def import_(
         raise FootfallError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
     opened = open_project(project)
     mapping, constants = _pairs(map_, "--map"), _pairs(set_, "--set")
-    with Importer(opened, source=source) as importer, _progress() as progress:
+    with Importer(opened, source=source) as importer, progress_bar() as progress:
         task = progress.add_task(f"importing {kind}", total=len(files))
         for path in files:
             result = importer.import_file(kind, path, mapping, constants, fmt)  # type: ignore[arg-type]
@@ -150,7 +116,7 @@ def synth_generate(
 def _generate(out: Path, customers: int, stores: int, days: int, seed: int, workers: int = 1):
     from footfall.synth import generate
 
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("generating customers", total=customers)
         return generate(out, customers=customers, stores=stores, days=days, seed=seed, workers=workers,
                         progress=lambda n: progress.advance(task, n))
@@ -179,7 +145,7 @@ def demo(
     plan = [("stores", [world / "stores.parquet"]), ("products", [world / "products.parquet"]),
             ("events", sorted((world / "events").glob("*.parquet"))),
             ("receipts", sorted((world / "receipts").glob("*.parquet")))]
-    with Importer(opened, source="demo") as importer, _progress() as progress:
+    with Importer(opened, source="demo") as importer, progress_bar() as progress:
         task = progress.add_task("importing the world", total=sum(len(files) for _, files in plan))
         for kind, files in plan:
             for path in files:
@@ -188,28 +154,3 @@ def demo(
     _print_status(project, None)
     console.print(f"Ground truth for {manifest.counts.get('persons', customers):,} customers is in {world / 'truth'}.")
     console.print(f"Explore: footfall status --project {project}")
-
-
-def main() -> None:
-    """Entry point: run the app, turning Footfall errors into exit code 2 with a clear message."""
-    try:
-        app(standalone_mode=False)
-    except FootfallError as exc:
-        errors.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        errors.print("aborted")
-        sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
-
-
-if __name__ == "__main__":
-    main()
