@@ -89,7 +89,7 @@ def run(workdir: Path, customers: int, workers: int = 2) -> dict:
         "generate_seconds": generate_seconds,
         "generate_events_per_second": events_in_world / generate_seconds,
         "workers": workers,
-        "manifest_counts": manifest.counts,
+        "manifest.row_counts": manifest.counts,
         "runs": [footfall, pandas],
         "speedup_vs_pandas": ratio,
     }

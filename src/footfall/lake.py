@@ -21,17 +21,19 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from footfall.schema import LAKE_TABLES, PARTITIONED_TABLES
 
 STAGING = "_staging"
 COMMIT_MARKER = "COMMITTED"
+DAY_US = 86_400_000_000
+EPOCH = date(1970, 1, 1)
 
 
 def new_batch_id() -> str:
@@ -54,11 +56,21 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 
 def split_by_date(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """(YYYY-MM-DD, rows) per UTC date of `timestamp`, rows sorted by time within each date."""
-    table = table.sort_by("timestamp")
-    dates = pc.strftime(table["timestamp"], format="%Y-%m-%d")
-    for date in pc.unique(dates).to_pylist():
-        yield date, table.filter(pc.equal(dates, date))
+    """(YYYY-MM-DD, rows) per UTC date of `timestamp`, as zero-copy slices of the table sorted by date.
+
+    Sorting is by date only and stable, so rows keep their order within a day, and a table that is
+    already in date order (the output of an earlier split) is not copied again.
+    """
+    micros = table["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    days = micros // DAY_US
+    if len(days) > 1 and not bool(np.all(days[:-1] <= days[1:])):
+        order = np.argsort(days, kind="stable")
+        table, days = table.take(pa.array(order)), days[order]
+    starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
+    ends = [*starts[1:], len(days)]
+    for start, end in zip(starts, ends):
+        if end > start:
+            yield (EPOCH + timedelta(days=int(days[start]))).isoformat(), table.slice(start, end - start)
 
 
 class Lake:

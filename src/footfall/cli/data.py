@@ -110,7 +110,7 @@ def synth_generate(
 ) -> None:
     """Write a synthetic O2O world (stores, products, events, receipts, ground truth) as Parquet."""
     manifest = _generate(out, customers, stores, days, seed, workers)
-    console.print(f"[green]Wrote[/] {out}: {manifest.counts}")
+    console.print(f"[green]Wrote[/] {out}: {manifest.row_counts}")
 
 
 def _generate(out: Path, customers: int, stores: int, days: int, seed: int, workers: int = 1):
@@ -152,5 +152,5 @@ def demo(
                 importer.import_file(kind, path)  # type: ignore[arg-type]
                 progress.advance(task)
     _print_status(project, None)
-    console.print(f"Ground truth for {manifest.counts.get('persons', customers):,} customers is in {world / 'truth'}.")
+    console.print(f"Ground truth for {manifest.row_counts.get('persons', customers):,} customers is in {world / 'truth'}.")
     console.print(f"Explore: footfall status --project {project}")

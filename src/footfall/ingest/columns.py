@@ -39,6 +39,8 @@ def _first_bad(values: pa.ChunkedArray | pa.Array, converted_nulls: pa.Array) ->
 
 def _texts(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """Strings with surrounding whitespace removed and empty strings as nulls."""
+    if values.null_count == len(values):
+        return values
     stripped = pc.utf8_trim_whitespace(values)
     return pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
 

@@ -140,6 +140,8 @@ def require_range(table: pa.Table, file: str, column: str, low: float, high: flo
 
 def first_occurrences(table: pa.Table, key: str) -> pa.Table:
     """The rows of `table` holding the first occurrence of each `key` value, in file order."""
+    if pc.count_distinct(table[key]).as_py() == table.num_rows:
+        return table  # the common case: no duplicates, nothing to copy
     indexed = table.select([key]).append_column("_row", pa.array(range(table.num_rows), pa.int64()))
     first_rows = indexed.group_by(key, use_threads=False).aggregate([("_row", "min")])["_row_min"].combine_chunks()
     return table.take(pc.take(first_rows, pc.array_sort_indices(first_rows)))
