@@ -22,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import insert
 
+from footfall.ingest.dedupe import MessageIdIndex
 from footfall.ingest.kinds import PREPARERS, PrepareContext, Prepared
 from footfall.ingest.readers import read_table
-from footfall.ingest.convert import apply_mapping, first_occurrences
-from footfall.lake import Lake, new_batch_id, split_by_date
+from footfall.ingest.convert import apply_mapping
+from footfall.lake import Lake, new_batch_id
 from footfall.opstore import imports, operational_engine
 from footfall.project import Project
 from footfall.schema import REFERENCE_KEYS
@@ -59,37 +60,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _MessageIdIndex:
-    """The message ids already in each date partition of `events`, read lazily and kept current."""
-
-    def __init__(self, lake: Lake) -> None:
-        self.lake = lake
-        self._by_date: dict[str, list[pa.Array]] = {}
-
-    def _known(self, date: str) -> list[pa.Array]:
-        if date not in self._by_date:
-            column = self.lake.read_partition_column("events", date, "message_id")
-            self._by_date[date] = [column.combine_chunks()] if len(column) else []
-        return self._by_date[date]
-
-    def new_rows(self, events: pa.Table) -> pa.Table:
-        """The events whose message_id is neither earlier in `events` nor already in the lake."""
-        events = first_occurrences(events, "message_id")
-        kept = []
-        for date, part in split_by_date(events):
-            ids = part["message_id"].combine_chunks()
-            # Probe the (large) known ids against a hash of the (small) new batch, not the reverse.
-            seen = [known.filter(pc.is_in(known, value_set=ids)) for known in self._known(date)]
-            if any(len(s) for s in seen):
-                part = part.filter(pc.invert(pc.is_in(part["message_id"], value_set=pa.concat_arrays(seen))))
-            kept.append(part)
-        return pa.concat_tables(kept) if kept else events.slice(0, 0)
-
-    def remember(self, events: pa.Table) -> None:
-        for date, part in split_by_date(events.select(["message_id", "timestamp"])):
-            self._known(date).append(part["message_id"].combine_chunks())
-
-
 class Importer:
     """Imports files into a project; use as a context manager (it holds the lake's writer lock)."""
 
@@ -97,7 +67,7 @@ class Importer:
         self.project = project
         self.source = source
         self.lake = Lake(project.lake_dir)
-        self._ids = _MessageIdIndex(self.lake)
+        self._ids = MessageIdIndex(self.lake)
         self._lock = None
         self._engine = operational_engine(project)
 
@@ -134,7 +104,7 @@ class Importer:
         if any(added.values()):
             batch_id = self.lake.commit(to_commit, new_batch_id())
             if "events" in to_commit:
-                self._ids.remember(to_commit["events"])
+                self._ids.remember(to_commit["events"], batch_id)
         rows_added = added.get("events", added.get(kind, 0))
         self._log(kind, path, batch_id, prepared.rows_read, rows_added)
         return ImportResult(kind, str(path), prepared.rows_read, rows_added, batch_id, added, prepared.ignored_columns)
