@@ -55,3 +55,80 @@ class InputFileError(FootfallError):
         if hint:
             message += f" ({hint})"
         super().__init__(message)
+
+
+# -- collection (the HTTP tracking API); `footfall.api.errors` maps each class to an HTTP status -------
+class CollectionError(FootfallError):
+    """A tracking request was refused. `code` is a stable machine-readable name for clients."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, field: str | None = None, index: int | None = None) -> None:
+        self.field = field
+        self.index = index
+        super().__init__(message)
+
+    def details(self) -> dict[str, object]:
+        """What a client needs to fix the request: code, message, and the field and batch index at fault."""
+        body: dict[str, object] = {"code": self.code, "message": str(self)}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.index is not None:
+            body["index"] = self.index
+        return body
+
+
+class InvalidMessageError(CollectionError):
+    """A message (or the request body) is malformed, misses a required field or has a wrong type."""
+
+    def __init__(self, message: str, field: str | None = None, index: int | None = None, code: str = "invalid_field") -> None:
+        super().__init__(message, field, index)
+        self.code = code
+
+
+class BatchRejectedError(CollectionError):
+    """Every message of a batch was rejected; `rejected` holds each one's details (with its index)."""
+
+    code = "batch_rejected"
+
+    def __init__(self, rejected: list[dict[str, object]]) -> None:
+        self.rejected = rejected
+        first = rejected[0] if rejected else {}
+        super().__init__(f"no message of the batch was accepted (first: {first.get('message', '?')})", "batch")
+
+    def details(self) -> dict[str, object]:
+        return {**super().details(), "rejected": self.rejected}
+
+
+class TooLargeError(CollectionError):
+    """A request or one event in it exceeds a documented size limit."""
+
+    def __init__(self, limit: str, limit_bytes: int, size_bytes: int | None = None, index: int | None = None,
+                 code: str = "request_too_large") -> None:
+        self.limit = limit
+        self.limit_bytes = limit_bytes
+        self.code = code
+        size = f" ({size_bytes:,} bytes)" if size_bytes is not None else ""
+        super().__init__(f"{limit} exceeded{size}: the limit is {limit_bytes:,} bytes", None, index)
+
+    def details(self) -> dict[str, object]:
+        return {**super().details(), "limit": self.limit, "limit_bytes": self.limit_bytes}
+
+
+class WriteKeyError(CollectionError):
+    """No write key was sent, or it is unknown or revoked."""
+
+    code = "invalid_write_key"
+
+
+class SpoolFullError(CollectionError):
+    """The collector has more unflushed data than it accepts; the client should retry shortly."""
+
+    code = "overloaded"
+    retry_after_s = 1
+
+
+class SpoolUnavailableError(CollectionError):
+    """The spool could not make events durable (disk full, I/O error, shutting down); nothing was acknowledged."""
+
+    code = "spool_unavailable"

@@ -1,4 +1,4 @@
-"""The operational store: transactional state (import log now; coupons, campaigns, keys later).
+"""The operational store: transactional state (import log, write keys; coupons and campaigns later).
 
 SQLAlchemy 2 Core over SQLite in WAL mode by default, so the same code runs on PostgreSQL when
 `paths.operational` is a PostgreSQL URL. Exactly-once guarantees live here, in real transactions and
@@ -33,6 +33,18 @@ imports = Table(
     Column("rows_read", Integer, nullable=False),
     Column("rows_added", Integer, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+# Write keys of the tracking API: only a SHA-256 of each key is kept (see footfall.keys).
+write_keys = Table(
+    "write_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
 

@@ -1,0 +1,98 @@
+"""The FastAPI application of a project: the tracking API now (POS and admin APIs later).
+
+`create_app(project)` builds it. On start-up each server process opens its own spool segment and key
+cache, and (unless disabled) loads the spool into the lake in the background every few seconds; the
+app never opens the DuckDB file, and it writes to the lake only through `Lake.commit`, so the CLI can
+work on the same project while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from footfall.api.errors import install_error_handlers
+from footfall.api.tracking import OPENAPI_COMPONENTS, router
+from footfall.ingest.collector import Collector
+from footfall.ingest.loader import Loader, spool_directory
+from footfall.ingest.spool import Spool
+from footfall.keys import CACHE_SECONDS, WriteKeyCache
+from footfall.project import Project, open_project
+
+log = logging.getLogger("footfall.api")
+DEFAULT_LOADER_INTERVAL_S = 10.0
+PROJECT_ENV = "FOOTFALL_PROJECT"
+LOADER_INTERVAL_ENV = "FOOTFALL_LOADER_INTERVAL"
+
+
+async def _load_periodically(loader: Loader, interval_s: float) -> None:
+    """Move spooled events into the lake every `interval_s`; skip a round when another writer is busy."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            result = await asyncio.to_thread(loader.load, False)
+        except Exception:  # a failed round is retried next time; the spool keeps the events
+            log.exception("loading the spool into the lake failed; will retry")
+            continue
+        if result.events_loaded:
+            log.info("loaded %d events into the lake (%d duplicates)", result.events_loaded, result.duplicates)
+
+
+def create_app(project: Project, loader_interval_s: float | None = DEFAULT_LOADER_INTERVAL_S,
+               key_cache_s: float = CACHE_SECONDS) -> FastAPI:
+    """The app for `project`; `loader_interval_s` None or 0 disables the background loader;
+    `key_cache_s` is how long a write key check is remembered (a revocation takes that long to bite)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        spool = Spool(spool_directory(project)).open()
+        keys = WriteKeyCache(project, ttl_s=key_cache_s)
+        app.state.collector = Collector(spool, keys)
+        loading = None
+        if loader_interval_s:
+            loading = asyncio.create_task(_load_periodically(Loader(project), loader_interval_s))
+        try:
+            yield
+        finally:
+            if loading is not None:
+                loading.cancel()
+                with suppress(asyncio.CancelledError):
+                    await loading
+            await spool.close()
+            keys.close()
+
+    app = FastAPI(
+        title="Footfall",
+        version="0.1.0",
+        summary="Segment-compatible tracking API of a Footfall project",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/health", tags=["operations"], summary="Liveness check")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "project": project.settings.name}
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(OPENAPI_COMPONENTS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The uvicorn factory `footfall serve` starts in every worker process (settings via environment)."""
+    interval = float(os.environ.get(LOADER_INTERVAL_ENV, DEFAULT_LOADER_INTERVAL_S))
+    return create_app(open_project(os.environ.get(PROJECT_ENV, ".")), loader_interval_s=interval)

@@ -1,0 +1,102 @@
+"""Collection commands: `footfall serve`, `footfall keys create | list | revoke`, `footfall load`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from footfall.cli import ProjectOption, app, console, progress_bar
+
+keys_app = typer.Typer(help="Write keys for the tracking API (one per source: a website, an app, a POS).",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    project: ProjectOption = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes; each has its own spool segment.")] = 1,
+    loader_interval: Annotated[float, typer.Option(
+        min=0, help="Seconds between background loads of the spool into the lake (0: only `footfall load`).")] = 10.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the Segment-compatible tracking API (OpenAPI docs at /docs). The CLI keeps working meanwhile."""
+    import uvicorn
+
+    from footfall.api.app import LOADER_INTERVAL_ENV, PROJECT_ENV
+    from footfall.project import open_project
+
+    opened = open_project(project)  # fail here, with a clear message, rather than in every worker
+    os.environ[PROJECT_ENV] = str(opened.root)
+    os.environ[LOADER_INTERVAL_ENV] = str(loader_interval)
+    loading = f"loading into the lake every {loader_interval:g} s" if loader_interval else "background loading off"
+    console.print(f"Footfall collecting for [bold]{opened.settings.name}[/] at http://{host}:{port}/v1/ "
+                  f"(docs: http://{host}:{port}/docs); {workers} worker(s), {loading}.")
+    uvicorn.run("footfall.api.app:create_app_from_environment", factory=True, host=host, port=port,
+                workers=workers, access_log=False, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+@app.command()
+def load(project: ProjectOption = Path(".")) -> None:
+    """Load the events the collector has spooled into the lake now (exactly once; safe while serving)."""
+    from footfall.ingest.loader import Loader
+    from footfall.project import open_project
+
+    loader = Loader(open_project(project))
+    with progress_bar() as progress:
+        task = progress.add_task("loading spooled events (bytes)", total=loader.pending_bytes())
+        result = loader.load(progress=lambda n: progress.advance(task, n))
+    console.print(f"Loaded {result.events_loaded:,} events and {result.order_lines_loaded:,} order lines "
+                  f"({result.duplicates:,} duplicates dropped) in {result.commits} commit(s).")
+    if result.quarantined:
+        console.print(f"[yellow]{result.quarantined} unreadable record(s) kept in spool/quarantine/[/]")
+
+
+@keys_app.command("create")
+def keys_create(
+    source: Annotated[str, typer.Option(help="Source name recorded on this key's events, e.g. web-shop.")],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Create a write key. It is printed once: only its hash is stored."""
+    from footfall.keys import create_write_key
+    from footfall.project import open_project
+
+    record, key = create_write_key(open_project(project), source)
+    console.print(f"Created write key {record.key_id} for source [bold]{record.source}[/].")
+    console.print("Key (shown only now; store it in your tracking client's configuration):")
+    console.print(key, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list(project: ProjectOption = Path(".")) -> None:
+    """List write keys (ids, sources, first characters, revocation); never the keys themselves."""
+    from footfall.keys import list_write_keys
+    from footfall.project import open_project
+
+    table = Table(title="Write keys")
+    for column in ("key id", "source", "starts with", "created (UTC)", "status"):
+        table.add_column(column)
+    for record in list_write_keys(open_project(project)):
+        status = "active" if record.active else f"revoked {record.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(record.key_id, record.source, f"{record.key_prefix}…", f"{record.created_at:%Y-%m-%d %H:%M}",
+                      status)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id shown by `footfall keys list`.")],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Revoke a write key: requests with it get 401 (within seconds on a running server)."""
+    from footfall.keys import revoke_write_key
+    from footfall.project import open_project
+
+    record = revoke_write_key(open_project(project), key_id)
+    console.print(f"Revoked write key {record.key_id} (source {record.source}).")
