@@ -1,0 +1,67 @@
+"""One Segment message: the hot-path check and the canonical row the loader makes of it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from footfall.errors import InvalidMessageError
+from footfall.ingest.messages import channel_of, check_message, event_time, to_event_row
+
+RECEIVED = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("message", "channel"),
+    [
+        ({"context": {"channel": "pos"}, "channel": "server"}, "pos"),  # context.channel first
+        ({"context": {"channel": "Store"}}, "store"),
+        ({"channel": "server", "context": {"library": {"name": "analytics.js"}}}, "server"),  # RudderStack's field
+        ({"channel": "mobile", "context": {"library": {"name": "analytics-android"}}}, "app"),  # not ours: library
+        ({"context": {"library": {"name": "analytics.js"}}}, "web"),
+        ({"context": {"library": {"name": "RudderLabs JavaScript SDK"}}}, "web"),
+        ({"context": {"library": {"name": "analytics-ios"}}}, "app"),
+        ({"context": {"library": {"name": "analytics-react-native"}}}, "app"),
+        ({"context": {"library": {"name": "analytics-python"}}}, "server"),
+        ({}, "server"),
+    ],
+)
+def test_channel_comes_from_the_message_then_the_library(message, channel):
+    assert channel_of(message) == channel
+
+
+def test_offline_channel_makes_an_offline_event_with_its_store():
+    message = check_message({"userId": "u", "event": "Coupon Redeemed", "context": {"channel": "pos"},
+                             "properties": {"store_id": "S1", "coupon": "C-1"}}, "track")
+    row = to_event_row(message, RECEIVED, None, "till")
+    assert (row["realm"], row["channel"], row["store_id"], row["coupon_code"]) == ("offline", "pos", "S1", "C-1")
+
+
+def test_skew_correction_uses_the_message_sent_at_before_the_batch_one():
+    message = {"timestamp": "2026-03-01T13:00:00Z", "sentAt": "2026-03-01T13:01:00Z"}
+    batch_sent = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+    assert event_time(message, RECEIVED, batch_sent) == RECEIVED - timedelta(minutes=1)
+    assert event_time({"timestamp": "2026-03-01T08:59:00Z"}, RECEIVED, batch_sent) == RECEIVED - timedelta(minutes=1)
+    assert event_time({"timestamp": "2026-03-01T08:59:00"}, RECEIVED, None) == datetime(2026, 3, 1, 8, 59, tzinfo=timezone.utc)
+
+
+def test_identify_traits_are_read_from_context_traits_too():
+    message = check_message({"userId": "u", "context": {"traits": {"email": "a@example.com", "phone": "+44 20 7946 0000"}}},
+                            "identify")
+    row = to_event_row(message, RECEIVED, None, "app")
+    assert (row["email"], row["phone"]) == ("a@example.com", "+44 20 7946 0000")
+    assert row["traits"] == '{"email":"a@example.com","phone":"+44 20 7946 0000"}'
+
+
+def test_check_drops_null_ids_and_the_write_key():
+    message = check_message({"type": "track", "userId": None, "anonymousId": "a", "event": "E", "writeKey": "secret"},
+                            None, 0)
+    assert "userId" not in message and "writeKey" not in message and message["messageId"]
+
+
+def test_check_names_the_index_of_a_batch_item():
+    with pytest.raises(InvalidMessageError) as caught:
+        check_message({"type": "track", "userId": "u"}, None, 7)
+    assert caught.value.details() == {"code": "missing_field", "message": "a track call needs an event name",
+                                      "field": "event", "index": 7}
