@@ -119,7 +119,7 @@ def _generate(out: Path, customers: int, stores: int, days: int, seed: int, work
     with progress_bar() as progress:
         task = progress.add_task("generating customers", total=customers)
         return generate(out, customers=customers, stores=stores, days=days, seed=seed, workers=workers,
-                        progress=lambda n: progress.advance(task, n))
+                        progress=lambda done: progress.update(task, completed=done))
 
 
 @app.command()
