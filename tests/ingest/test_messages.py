@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from footfall.errors import InvalidMessageError
-from footfall.ingest.messages import channel_of, check_message, event_time, to_event_row
+from footfall.ingest.messages import channel_of, check_message, event_time, promote_message, to_event_row
+from footfall.schema import PROMOTIONS, promote
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -65,3 +68,35 @@ def test_check_names_the_index_of_a_batch_item():
         check_message({"type": "track", "userId": "u"}, None, 7)
     assert caught.value.details() == {"code": "missing_field", "message": "a track call needs an event name",
                                       "field": "event", "index": 7}
+
+
+# Promotion paths grouped by column (with the name parts `promote` falls back to), so that several
+# paths of one column are often set at once and their order of preference is exercised.
+_PATH_GROUPS = [list(paths) for paths in PROMOTIONS.values()] + [
+    [("traits", name), ("context", "traits", name)] for name in ("first_name", "last_name")]
+_SCALARS = st.one_of(st.text(min_size=1, max_size=4), st.integers(-3, 3), st.floats(), st.none(), st.just(" "),
+                     st.booleans())
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=2), st.dictionaries(st.sampled_from(["url", "id", "x"]), inner, max_size=2)), max_leaves=4)
+
+
+@st.composite
+def _message_objects(draw) -> dict:
+    """context/properties/traits objects with values (of any JSON type) at the promotion paths."""
+    objects: dict = {}
+    groups = draw(st.lists(st.sampled_from(_PATH_GROUPS), min_size=1, max_size=6))
+    for path in (path for group in groups for path in draw(st.lists(st.sampled_from(group), min_size=1, max_size=4))):
+        node = objects
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = draw(_VALUES)
+    return objects
+
+
+@settings(max_examples=400, deadline=None)
+@given(_message_objects())
+@example({"properties": {"total": 1, "revenue": 2}, "traits": {"first_name": "Ann"}})
+def test_the_loaders_promotion_agrees_with_the_schemas(objects):
+    assert promote_message(objects) == promote(objects)

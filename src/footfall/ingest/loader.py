@@ -125,8 +125,7 @@ class Loader:
             rows.extend(self._rows_of(segment, line, result))
         if not rows:
             return
-        events = pa.table({f.name: pa.array([r.get(f.name) for r in rows], f.type) for f in EVENTS},
-                          schema=_NULLABLE_EVENTS)
+        events = pa.Table.from_pylist(rows, schema=_NULLABLE_EVENTS)
         new = self._ids.new_rows(events)
         result.events_read += len(rows)
         if not new.num_rows:
