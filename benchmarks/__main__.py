@@ -1,12 +1,16 @@
 """`make bench`: run every benchmark and rewrite BENCHMARKS.md with the machine, versions and results.
 
-Scale with FOOTFALL_BENCH_CUSTOMERS (default 1,000,000); work files go to bench-work/ (git-ignored).
+Environment:
+- FOOTFALL_BENCH_CUSTOMERS: size of the synthetic world (default 1,000,000).
+- FOOTFALL_BENCH_ONLY: comma-separated benchmark names to run (default: all, in BENCHMARKS order).
+Work files go to bench-work/ (git-ignored); a generated world is kept there and reused while its
+parameters match, since generating 1M customers takes minutes.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,14 +19,23 @@ from benchmarks.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# name -> function(workdir, customers) returning a Markdown section
+BENCHMARKS: dict[str, Callable[[Path, int], str]] = {
+    "import": bench_import.section,
+}
+
 
 def main() -> None:
     customers = int(os.environ.get("FOOTFALL_BENCH_CUSTOMERS", "1000000"))
+    only = [name for name in os.environ.get("FOOTFALL_BENCH_ONLY", "").split(",") if name]
     workdir = ROOT / "bench-work"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir()
-    sections = [bench_import.report(result := bench_import.run(workdir, customers))]
-    (workdir / "import.json").write_text(bench_import.as_json(result))
+    workdir.mkdir(exist_ok=True)
+    sections = []
+    for name, bench in BENCHMARKS.items():
+        if only and name not in only:
+            continue
+        print(f"running benchmark: {name}", flush=True)
+        sections.append(bench(workdir, customers))
     machine = describe_machine()
     header = [
         "# Benchmarks",
@@ -36,7 +49,6 @@ def main() -> None:
         "",
     ]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(header + sections) + "\n", encoding="utf-8")
-    shutil.rmtree(workdir / "world", ignore_errors=True)
     print((ROOT / "BENCHMARKS.md").read_text())
 
 

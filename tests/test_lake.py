@@ -23,8 +23,8 @@ def _events(ids: list[str], day: int) -> pa.Table:
 def _interrupted_commit(lake: Lake, table: pa.Table, marked: bool) -> None:
     """Stage a batch the way `commit` does, then 'crash' before the renames."""
     staging = lake.root / STAGING / "batch1"
-    relative = "events/2026-01-02/batch1.parquet"
-    (staging / "events/2026-01-02").mkdir(parents=True)
+    relative = "events/2026-01/batch1.parquet"
+    (staging / "events/2026-01").mkdir(parents=True)
     import pyarrow.parquet as pq
 
     pq.write_table(table.cast(EVENTS), staging / relative)
@@ -32,11 +32,11 @@ def _interrupted_commit(lake: Lake, table: pa.Table, marked: bool) -> None:
         (staging / COMMIT_MARKER).write_text(relative)
 
 
-def test_commit_writes_one_file_per_date(tmp_path):
+def test_commit_writes_one_file_per_month(tmp_path):
     lake = Lake(tmp_path)
-    lake.commit({"events": pa.concat_tables([_events(["a", "b"], 1), _events(["c"], 2)])})
-    assert [p.parent.name for p in lake.files("events")] == ["2026-01-02", "2026-01-03"]
-    assert lake.read("events").num_rows == 3
+    lake.commit({"events": pa.concat_tables([_events(["a", "b"], 1), _events(["c"], 40), _events(["d"], 2)])})
+    assert [p.parent.name for p in lake.files("events")] == ["2026-01", "2026-02"]
+    assert lake.read("events").num_rows == 4
     assert not (tmp_path / STAGING).exists() or not any((tmp_path / STAGING).iterdir())
 
 

@@ -1,9 +1,9 @@
 """The Parquet lake: the system of record for events, order lines and reference tables.
 
-Layout (one directory per table; partitioned tables have one folder per UTC date of `timestamp`):
+Layout (one directory per table; partitioned tables have one folder per UTC month of `timestamp`):
 
-    lake/events/2026-01-05/<batch_id>.parquet
-    lake/order_lines/2026-01-05/<batch_id>.parquet
+    lake/events/2026-01/<batch_id>.parquet
+    lake/order_lines/2026-01/<batch_id>.parquet
     lake/stores/stores.parquet          (reference tables: one snapshot, replaced on upsert)
     lake/_staging/<batch_id>/...        (a commit in progress)
 
@@ -21,7 +21,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,6 @@ from footfall.schema import LAKE_TABLES, PARTITIONED_TABLES
 
 STAGING = "_staging"
 COMMIT_MARKER = "COMMITTED"
-DAY_US = 86_400_000_000
-EPOCH = date(1970, 1, 1)
 
 
 def new_batch_id() -> str:
@@ -55,22 +53,27 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     _fsync_path(path)
 
 
-def split_by_date(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """(YYYY-MM-DD, rows) per UTC date of `timestamp`, as zero-copy slices of the table sorted by date.
+def partition_of(micros: np.ndarray) -> np.ndarray:
+    """The partition (UTC month, as numpy datetime64[M]) of each timestamp given in microseconds."""
+    return micros.astype("datetime64[us]").astype("datetime64[M]")
 
-    Sorting is by date only and stable, so rows keep their order within a day, and a table that is
-    already in date order (the output of an earlier split) is not copied again.
+
+def split_by_partition(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """(YYYY-MM, rows) per UTC month of `timestamp`, as zero-copy slices of the table sorted by month.
+
+    Sorting is by month only and stable, so rows keep their order within a month, and a table that
+    is already in month order (the output of an earlier split) is not copied again.
     """
     micros = table["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
-    days = micros // DAY_US
-    if len(days) > 1 and not bool(np.all(days[:-1] <= days[1:])):
-        order = np.argsort(days, kind="stable")
-        table, days = table.take(pa.array(order)), days[order]
-    starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
-    ends = [*starts[1:], len(days)]
+    months = partition_of(micros).astype(np.int64)
+    if len(months) > 1 and not bool(np.all(months[:-1] <= months[1:])):
+        order = np.argsort(months, kind="stable")
+        table, months = table.take(pa.array(order)), months[order]
+    starts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist()]
+    ends = [*starts[1:], len(months)]
     for start, end in zip(starts, ends):
         if end > start:
-            yield (EPOCH + timedelta(days=int(days[start]))).isoformat(), table.slice(start, end - start)
+            yield str(months[start].astype("datetime64[M]")), table.slice(start, end - start)
 
 
 class Lake:
@@ -94,8 +97,8 @@ class Lake:
         pattern = "*/*.parquet" if table in PARTITIONED_TABLES else "*.parquet"
         return str(self.root / table / pattern)
 
-    def partition_files(self, table: str, date: str) -> list[Path]:
-        return sorted((self.root / table / date).glob("*.parquet"))
+    def partition_files(self, table: str, partition: str) -> list[Path]:
+        return sorted((self.root / table / partition).glob("*.parquet"))
 
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
         """A whole table as Arrow (reference tables and small results; events go through the warehouse)."""
@@ -105,8 +108,8 @@ class Lake:
             return schema.empty_table() if columns is None else schema.empty_table().select(columns)
         return pa.concat_tables(pq.read_table(f, columns=columns, schema=schema) for f in files)
 
-    def read_partition_column(self, table: str, date: str, column: str) -> pa.ChunkedArray:
-        files = self.partition_files(table, date)
+    def read_partition_column(self, table: str, partition: str, column: str) -> pa.ChunkedArray:
+        files = self.partition_files(table, partition)
         if not files:
             return pa.chunked_array([], type=LAKE_TABLES[table].field(column).type)
         return pa.chunked_array(
@@ -153,8 +156,8 @@ class Lake:
         for name, rows in tables.items():
             rows = rows.cast(LAKE_TABLES[name])
             if name in PARTITIONED_TABLES:
-                for date, part in split_by_date(rows):
-                    relative = Path(name) / date / f"{batch_id}.parquet"
+                for month, part in split_by_partition(rows):
+                    relative = Path(name) / month / f"{batch_id}.parquet"
                     _write_parquet(part, staging / relative)
                     staged.append(relative)
             else:

@@ -175,7 +175,7 @@ RECEIPTS = pa.schema(
     ]
 )
 
-# Tables stored in the lake, by name. Partitioned tables are split by UTC date of `timestamp`.
+# Tables stored in the lake, by name. Partitioned tables are split by UTC month of `timestamp`.
 LAKE_TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "order_lines": ORDER_LINES,
