@@ -3,6 +3,7 @@
 Environment:
 - FOOTFALL_BENCH_CUSTOMERS: size of the synthetic world (default 1,000,000).
 - FOOTFALL_BENCH_ONLY: comma-separated benchmark names to run (default: all, in BENCHMARKS order).
+- FOOTFALL_BENCH_COLLECT_SECONDS, FOOTFALL_BENCH_COLLECT_CONNECTIONS: see `bench_collect.section`.
 Work files go to bench-work/ (git-ignored); a generated world is kept there and reused while its
 parameters match, since generating 1M customers takes minutes.
 """
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_import
+from benchmarks import bench_collect, bench_import
 from benchmarks.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # name -> function(workdir, customers) returning a Markdown section
 BENCHMARKS: dict[str, Callable[[Path, int], str]] = {
     "import": bench_import.section,
+    "collect": bench_collect.section,
 }
 
 

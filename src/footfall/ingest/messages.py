@@ -24,8 +24,14 @@ from footfall.errors import InvalidMessageError
 from footfall.schema import CHANNELS, EVENT_TYPES, PROMOTIONS, realm_of_channel
 from footfall.schema.promotion import _CONVERTERS
 
-# Fields whose value must be a JSON object when present (null counts as absent).
-_OBJECT_FIELDS = ("context", "properties", "traits", "integrations")
+# The type each optional field must have when present (null counts as absent).
+_FIELD_TYPES: tuple[tuple[str, type], ...] = (
+    ("event", str), ("name", str), ("channel", str), ("previousId", str), ("groupId", str),
+    ("context", dict), ("properties", dict), ("traits", dict), ("integrations", dict),
+)
+# Ids: text, or numbers taken as text; null and "" are absent. A message needs one of the person ids.
+_ID_FIELDS = ("userId", "anonymousId", "previousId", "groupId")
+_PERSON_ID_FIELDS = ("userId", "anonymousId")
 # Time fields a client may send; each must parse as ISO 8601 when present.
 _TIME_FIELDS = ("timestamp", "sentAt", "originalTimestamp")
 # Fields each type of call must carry (beyond userId or anonymousId), with the problem if missing.
@@ -110,28 +116,25 @@ def check_message(message: Any, call: str | None, index: int | None = None) -> d
         raise InvalidMessageError(f"'type' must be one of {', '.join(EVENT_TYPES)} ({found})", "type", index,
                                   code="missing_field" if kind is None else "invalid_field")
     message.pop("writeKey", None)  # a secret: never stored
-    has_user = _id_text(message, "userId", index) is not None
-    if _id_text(message, "anonymousId", index) is None and not has_user:
+    identified = False
+    for field in _ID_FIELDS:
+        value = message.get(field)
+        if type(value) is not str or not value:  # the common case (a non-empty text) costs one check
+            value = _id_text(message, field, index)
+        if value is not None and field in _PERSON_ID_FIELDS:
+            identified = True
+    if not identified:
         raise InvalidMessageError("every message needs a userId or an anonymousId", "userId", index,
                                   code="missing_field")
-    for field in ("previousId", "groupId"):
-        _id_text(message, field, index)
     for field, problem in _REQUIRED.get(kind, ()):
         value = message.get(field)
         if value is None or value == "":
             raise InvalidMessageError(problem, field, index, code="missing_field")
-        if not isinstance(value, str):
-            raise InvalidMessageError(f"'{field}' must be a string, found {type(value).__name__}", field, index,
-                                      code="wrong_type")
-    for field in ("event", "name", "channel"):
+    for field, expected in _FIELD_TYPES:
         value = message.get(field)
-        if value is not None and not isinstance(value, str):
-            raise InvalidMessageError(f"'{field}' must be a string, found {type(value).__name__}", field, index,
-                                      code="wrong_type")
-    for field in _OBJECT_FIELDS:
-        value = message.get(field)
-        if value is not None and not isinstance(value, dict):
-            raise InvalidMessageError(f"'{field}' must be a JSON object, found {type(value).__name__}", field, index,
+        if value is not None and type(value) is not expected:
+            what = "a JSON object" if expected is dict else "a string"
+            raise InvalidMessageError(f"'{field}' must be {what}, found {type(value).__name__}", field, index,
                                       code="wrong_type")
     for field in _TIME_FIELDS:
         if message.get(field) is not None:
