@@ -95,13 +95,18 @@ def conform(
     return conformed, ignored
 
 
+def refuse_rows(mask: pa.ChunkedArray | pa.Array, file: str, column: str, problem: str) -> None:
+    """Raise a located error for the first row where `mask` is true (nulls count as false)."""
+    mask = pc.fill_null(mask, False)
+    if pc.any(mask).as_py():
+        row = int(pc.index(mask, True).as_py()) + 1
+        raise InputFileError(InputLocation(file, row=row, column=column), problem)
+
+
 def require_values(table: pa.Table, file: str, columns: Iterable[str]) -> None:
     """Every row has a value in each of `columns`."""
     for column in columns:
-        nulls = pc.is_null(table[column])
-        if pc.any(nulls).as_py():
-            row = int(pc.index(nulls, True).as_py()) + 1
-            raise InputFileError(InputLocation(file, row=row, column=column), f"'{column}' is empty")
+        refuse_rows(pc.is_null(table[column]), file, column, f"'{column}' is empty")
 
 
 def require_in(table: pa.Table, file: str, column: str, allowed: Iterable[str], what: str, hint: str = "") -> None:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from footfall.errors import InputFileError, InputLocation
-from footfall.ingest.convert import conform, first_occurrences, require_in, require_range, require_unique, require_values
+from footfall.ingest.convert import conform, first_occurrences, refuse_rows, require_in, require_range, require_unique, require_values
 from footfall.schema import (
     CHANNELS,
     EVENT_TYPES,
@@ -109,15 +109,9 @@ def prepare_events(source: pa.Table, ctx: PrepareContext) -> Prepared:
     require_in(table, file, "type", EVENT_TYPES, "event type")
     require_in(table, file, "channel", CHANNELS, "channel")
     track_without_name = pc.and_(pc.equal(table["type"], "track"), pc.is_null(table["event"]))
-    if pc.any(track_without_name).as_py():
-        row = int(pc.index(track_without_name, True).as_py()) + 1
-        raise InputFileError(InputLocation(file, row=row, column="event"), "a track event needs an event name")
+    refuse_rows(track_without_name, file, "event", "a track event needs an event name")
     anonymous = pc.and_(pc.is_null(table["user_id"]), pc.is_null(table["anonymous_id"]))
-    if pc.any(anonymous).as_py():
-        row = int(pc.index(anonymous, True).as_py()) + 1
-        raise InputFileError(
-            InputLocation(file, row=row, column="user_id"), "every event needs a user_id or an anonymous_id"
-        )
+    refuse_rows(anonymous, file, "user_id", "every event needs a user_id or an anonymous_id")
     offline = pc.is_in(table["channel"], value_set=pa.array(OFFLINE_CHANNELS))
     realm = pc.coalesce(pc.utf8_lower(table["realm"]), pc.if_else(offline, "offline", "online"))
     table = table.set_column(table.column_names.index("realm"), "realm", realm)
