@@ -10,7 +10,8 @@ connections on 127.0.0.1, for a bounded time:
 - **minimal durable**: the same framework, orjson decode, the required-field checks, NDJSON append
   with group-commit fdatasync — the least a durable collector can do.
 
-Then the loader moves everything Footfall acknowledged into the lake, timed (events/s), and the lake
+All three run the same uvicorn (uvloop, httptools, no access log) with the same garbage-collector
+settings (`footfall.api.app.tune_garbage_collector`). Then the loader moves everything Footfall acknowledged into the lake, timed (events/s), and the lake
 is checked to hold every acknowledged event exactly once.
 """
 
@@ -32,7 +33,7 @@ EVENTS_PER_REQUEST = 100
 REQUEST_MARK = "@@REQ@@"  # replaced by a unique text per request, so every message id is unique
 
 NOOP_APP = """
-import sys, uvicorn
+import gc, sys, uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 app = FastAPI()
@@ -43,11 +44,12 @@ async def health():
 async def batch(request: Request):
     await request.body()
     return Response(b'{"success":true}', media_type="application/json")
+gc.collect(); gc.freeze(); gc.set_threshold(50_000, 20, 100)  # as footfall serve does
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")
 """
 
 MINIMAL_DURABLE_APP = """
-import asyncio, os, sys, orjson, uvicorn
+import asyncio, gc, os, sys, orjson, uvicorn
 from concurrent.futures import ThreadPoolExecutor
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -92,6 +94,7 @@ async def batch(request: Request):
         asyncio.get_running_loop().create_task(flush())
     await done
     return Response(b'{"success":true}', media_type="application/json")
+gc.collect(); gc.freeze(); gc.set_threshold(50_000, 20, 100)  # as footfall serve does
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")
 """
 
@@ -180,6 +183,12 @@ def _start(command: list[str], port: int, log: Path) -> subprocess.Popen:
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -226,6 +235,7 @@ def run(workdir: Path, seconds: float = 5.0, warmup_s: float = 1.0, connections:
     from footfall.lake import Lake
     from footfall.project import init_project
 
+    load_before = os.getloadavg()[0]
     workdir = workdir / "collect"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -245,8 +255,14 @@ def run(workdir: Path, seconds: float = 5.0, warmup_s: float = 1.0, connections:
         process = _start(args, port, workdir / f"server-{port}.log")
         try:
             for level in connections:
+                cpu_before = _cpu_seconds(process.pid)
                 measured = _drive(port, key, level, warmup_s, seconds, f"r{len(runs):02d}", template)
-                runs.append({"server": name, "connections": level, **measured})
+                requests = measured["ok_requests_total"] + measured["errors"]
+                cpu_us = (_cpu_seconds(process.pid) - cpu_before) / max(requests, 1) * 1e6
+                # What one fully busy core would sustain at this cost: robust to other load on the machine.
+                per_core = EVENTS_PER_REQUEST / (cpu_us / 1e6) if cpu_us else None
+                runs.append({"server": name, "connections": level, **measured,
+                             "server_cpu_us_per_request": cpu_us, "events_per_core_second": per_core})
         finally:
             _stop(process)
     footfall_accepted = sum(r["ok_requests_total"] * EVENTS_PER_REQUEST for r in runs if r["server"].startswith("Footfall"))
@@ -266,6 +282,7 @@ def run(workdir: Path, seconds: float = 5.0, warmup_s: float = 1.0, connections:
             "events_per_second": loaded.events_loaded / load_seconds if load_seconds else None,
             "commits": loaded.commits,
         },
+        "load_average": (load_before, os.getloadavg()[0]),
         "acknowledged_events": footfall_accepted,
         "stored_events": len(stored),
         "stored_unique": len(set(stored.to_pylist())),
@@ -279,14 +296,17 @@ def report(result: dict) -> str:
         f"`POST /v1/batch` with {EVENTS_PER_REQUEST} events ({result['request_bytes'] / 1000:.0f} KB) per request, keep-alive "
         f"connections from an aiohttp client on 127.0.0.1; server pinned to one core, client to the other; "
         f"{result['seconds']:g} s measured after {result['warmup_s']:g} s warm-up per row. "
-        f"One 38 KB append + fdatasync on this disk takes {result['fsync_ms']:.2f} ms (median).",
+        f"One 38 KB append + fdatasync on this disk takes {result['fsync_ms']:.2f} ms (median). "
+        f"Machine load average before/after: {result['load_average'][0]:.1f}/{result['load_average'][1]:.1f} "
+        "(other work on the 2 cores lowers every row alike).",
         "",
-        "| server | connections | events/s | requests/s | p50 ms | p99 ms | non-200 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | connections | events/s | requests/s | p50 ms | p99 ms | non-200 | server CPU µs/request | events/s per busy core |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["runs"]:
         lines.append(f"| {r['server']} | {r['connections']} | {r['events_per_second']:,.0f} | "
-                     f"{r['requests_per_second']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |")
+                     f"{r['requests_per_second']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
+                     f"{r['server_cpu_us_per_request']:,.0f} | {r['events_per_core_second'] or 0:,.0f} |")
     loader = result["loader"]
     rate = f"{loader['events_per_second']:,.0f}" if loader["events_per_second"] else "n/a"
     lines += [
@@ -298,7 +318,9 @@ def report(result: dict) -> str:
         "",
         "Footfall does the whole job in the request (write key, every message checked, serialised, fsync'd to the "
         "spool by group commit before the 200); the minimal durable collector only decodes, checks the required "
-        "fields and appends with group commit; the no-op endpoint reads the body and answers.",
+        "fields and appends with group commit; the no-op endpoint reads the body and answers. "
+        "\"events/s per busy core\" divides 100 events by the server's CPU time per request (read from /proc): "
+        "what one core would sustain if nothing else ran on it, so it stays comparable on a shared machine.",
     ]
     return "\n".join(lines)
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 
 from footfall.errors import FootfallError, WriteKeyError
 from footfall.opstore import operational_engine, write_keys
@@ -52,7 +52,7 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def _record(row) -> WriteKey:
+def _record(row: Row) -> WriteKey:
     return WriteKey(row.key_id, row.source, row.key_prefix, _utc(row.created_at), _utc(row.revoked_at))
 
 

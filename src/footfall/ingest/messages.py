@@ -119,7 +119,11 @@ def check_message(message: Any, call: str | None, index: int | None = None) -> d
     identified = False
     for field in _ID_FIELDS:
         value = message.get(field)
-        if type(value) is not str or not value:  # the common case (a non-empty text) costs one check
+        if value is None:  # absent: the common case for most of them
+            if field in message:
+                del message[field]  # an explicit null (both SDKs send them)
+            continue
+        if type(value) is not str or not value:
             value = _id_text(message, field, index)
         if value is not None and field in _PERSON_ID_FIELDS:
             identified = True
