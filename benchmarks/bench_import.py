@@ -110,9 +110,10 @@ def _world(workdir: Path, customers: int, workers: int) -> tuple[Path, dict]:
     """
     from footfall.synth import WorldManifest, generate
 
-    world = workdir / "world"
-    record = workdir / "world-generation.json"
     wanted = {"customers": customers, "stores": 100, "days": 90, "seed": 1}
+    # One folder per size, so a small trial run never replaces a large world that took minutes.
+    world = workdir / f"world-{customers}"
+    record = world / "generation.json"
     if (world / "manifest.json").exists() and record.exists():
         existing = WorldManifest.read(world).parameters
         if all(existing.get(k) == v for k, v in wanted.items()):
