@@ -52,6 +52,18 @@ def test_write_key_in_the_body_and_gzip_are_accepted(client, project, write_key)
     assert "g1" in _events(project)
 
 
+def test_pretty_printed_json_is_stored_whole(client, project):
+    batch = [{"type": "track", "userId": "u", "event": "E", "messageId": f"p{n}",
+              "properties": {"text": "line\nbreak"}} for n in range(2)]
+    body = orjson.dumps({"batch": batch}, option=orjson.OPT_INDENT_2).replace(b"\n", b"\r\n")
+    assert client.post("/v1/batch", content=body).json()["accepted"] == 2
+    single = orjson.dumps({"userId": "u", "event": "E", "messageId": "p2"}, option=orjson.OPT_INDENT_2)
+    assert client.post("/v1/track", content=single).status_code == 200
+    rows = _events(project)
+    assert sorted(rows) == ["p0", "p1", "p2"]
+    assert orjson.loads(rows["p0"]["properties"]) == {"text": "line\nbreak"}
+
+
 def test_import_is_a_batch(client, project):
     batch = [{"type": "track", "userId": "u", "event": "E", "messageId": f"i{n}", "timestamp": T0} for n in range(3)]
     assert client.post("/v1/import", json={"batch": batch}).json()["accepted"] == 3

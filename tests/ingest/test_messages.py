@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import orjson
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -34,9 +35,14 @@ def test_channel_comes_from_the_message_then_the_library(message, channel):
     assert channel_of(message) == channel
 
 
+def _checked(message: dict, call: str | None, index: int | None = None) -> dict:
+    """`check_message` on the message's JSON, and what it would spool, decoded."""
+    return orjson.loads(check_message(orjson.dumps(message), call, index))
+
+
 def test_offline_channel_makes_an_offline_event_with_its_store():
-    message = check_message({"userId": "u", "event": "Coupon Redeemed", "context": {"channel": "pos"},
-                             "properties": {"store_id": "S1", "coupon": "C-1"}}, "track")
+    message = _checked({"userId": "u", "event": "Coupon Redeemed", "context": {"channel": "pos"},
+                        "properties": {"store_id": "S1", "coupon": "C-1"}}, "track")
     row = to_event_row(message, RECEIVED, None, "till")
     assert (row["realm"], row["channel"], row["store_id"], row["coupon_code"]) == ("offline", "pos", "S1", "C-1")
 
@@ -50,22 +56,33 @@ def test_skew_correction_uses_the_message_sent_at_before_the_batch_one():
 
 
 def test_identify_traits_are_read_from_context_traits_too():
-    message = check_message({"userId": "u", "context": {"traits": {"email": "a@example.com", "phone": "+44 20 7946 0000"}}},
-                            "identify")
+    message = _checked({"userId": "u", "context": {"traits": {"email": "a@example.com", "phone": "+44 20 7946 0000"}}},
+                       "identify")
     row = to_event_row(message, RECEIVED, None, "app")
     assert (row["email"], row["phone"]) == ("a@example.com", "+44 20 7946 0000")
     assert row["traits"] == '{"email":"a@example.com","phone":"+44 20 7946 0000"}'
 
 
-def test_check_drops_null_ids_and_the_write_key():
-    message = check_message({"type": "track", "userId": None, "anonymousId": "a", "event": "E", "writeKey": "secret"},
-                            None, 0)
-    assert "userId" not in message and "writeKey" not in message and message["messageId"]
+def test_check_drops_the_write_key_and_assigns_a_message_id():
+    message = _checked({"type": "track", "userId": None, "anonymousId": "a", "event": "E", "writeKey": "secret"},
+                       None, 0)
+    assert "writeKey" not in message and len(message["messageId"]) == 36
+
+
+def test_a_complete_message_is_spooled_byte_for_byte():
+    raw = b'{"type": "track", "userId": 7, "event": "E", "messageId": "m1", "extra": {"kept": true}}'
+    assert check_message(raw, None, 0) is raw
+
+
+def test_null_empty_and_numeric_ids_in_the_loader():
+    message = {"type": "alias", "userId": 12345, "anonymousId": None, "previousId": "", "messageId": 99}
+    row = to_event_row(message, RECEIVED, None, "app")
+    assert (row["user_id"], row["anonymous_id"], row["previous_id"], row["message_id"]) == ("12345", None, None, "99")
 
 
 def test_check_names_the_index_of_a_batch_item():
     with pytest.raises(InvalidMessageError) as caught:
-        check_message({"type": "track", "userId": "u"}, None, 7)
+        check_message(b'{"type": "track", "userId": "u"}', None, 7)
     assert caught.value.details() == {"code": "missing_field", "message": "a track call needs an event name",
                                       "field": "event", "index": 7}
 

@@ -1,8 +1,8 @@
 """Pydantic models of the tracking API, for the OpenAPI document at /docs only.
 
 Requests are not parsed with them: Pydantic body parsing alone caps a worker near 100k events/s, so
-the hot path decodes with orjson and checks fields by hand (`footfall.ingest.messages`), following
-exactly the rules described here.
+the hot path decodes top-level fields with msgspec and checks the rules described here itself
+(`footfall.ingest.messages.check_message`).
 """
 
 from __future__ import annotations

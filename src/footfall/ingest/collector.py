@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import orjson
 
 from footfall.errors import BatchRejectedError, CollectionError, InvalidMessageError, TooLargeError, WriteKeyError
-from footfall.ingest.messages import check_message, parse_time
+from footfall.ingest.messages import check_message, parse_time, type_error
 from footfall.ingest.spool import Spool
 from footfall.keys import WriteKeyCache
 
@@ -83,6 +84,17 @@ def basic_auth_user(authorization: str | None) -> str | None:
     return decoded.partition(":")[0] or None
 
 
+class RequestBody(msgspec.Struct):
+    """The envelope of a request: a batch's messages stay raw JSON, checked one by one."""
+
+    batch: list[msgspec.Raw] | None = None
+    sentAt: str | None = None
+    writeKey: str | None = None
+
+
+_DECODE_BODY = msgspec.json.Decoder(RequestBody)
+
+
 class Collector:
     """Checks tracking requests and makes their valid messages durable in one process's spool."""
 
@@ -97,75 +109,75 @@ class Collector:
         header_key = basic_auth_user(authorization)
         if header_key is not None:
             self.keys.authenticate(header_key)  # a bad key is refused before the body is looked at
-        payload = _decode_json(decode_body(body, content_encoding))
-        body_key = payload.get("writeKey")
-        if body_key is not None and not isinstance(body_key, str):
-            raise WriteKeyError(f"'writeKey' must be a string, found {type(body_key).__name__}", "writeKey")
-        key = self.keys.authenticate(header_key or body_key)
+        data = decode_body(body, content_encoding)
+        envelope = _decode_envelope(data)
+        key = self.keys.authenticate(header_key or envelope.writeKey)
         if call == BATCH:
-            messages, batch_sent_at = _batch_items(payload)
-            parts, rejected = _check_batch(messages)
+            if envelope.batch is None:
+                raise InvalidMessageError("a batch request needs a 'batch' array of messages", "batch",
+                                          code="missing_field")
+            if envelope.sentAt is not None:
+                parse_time(envelope.sentAt, "sentAt")
+            parts, rejected = _check_batch(envelope.batch, compact=_has_line_breaks(data))
             if not parts:
                 if not rejected:
                     return CollectResult(0, key.source)
                 raise BatchRejectedError(rejected)
+            sent_at = envelope.sentAt
         else:
-            batch_sent_at = None
-            parts, rejected = [_checked_bytes(payload, call, None)], []
-        await self.spool.append(spool_record(received_at, key.source, batch_sent_at, parts))
+            parts, rejected, sent_at = [_checked_bytes(data, call, None, _has_line_breaks(data))], [], None
+        await self.spool.append(spool_record(received_at, key.source, sent_at, parts))
         return CollectResult(len(parts), key.source, rejected)
 
 
-def spool_record(received_at: datetime, source: str, sent_at: str | None, messages: list[bytes]) -> bytes:
+def spool_record(received_at: datetime, source: str, sent_at: str | None,
+                 messages: list[bytes | msgspec.Raw]) -> bytes:
     """One spool line: when and from which source a request's messages (already JSON) arrived.
 
     `{"receivedAt": ..., "source": ..., "sentAt": ..., "batch": [...]}`; the messages are spliced in
-    as serialised once for the size check, not encoded again.
+    byte for byte as checked, not encoded again.
     """
     head = orjson.dumps({"receivedAt": received_at.isoformat(timespec="microseconds"), "source": source,
                          "sentAt": sent_at})
     return head[:-1] + b',"batch":[' + b",".join(messages) + b"]}\n"
 
 
-def _decode_json(data: bytes) -> dict[str, Any]:
+def _decode_envelope(data: bytes) -> RequestBody:
+    """The request's JSON object: a batch envelope, or for single calls the message (its writeKey)."""
     try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        return _DECODE_BODY.decode(data)
+    except msgspec.ValidationError as exc:
+        error = type_error(exc, None)
+        if error.field is None:
+            raise InvalidMessageError(f"the body must be a JSON object ({exc})", None, code="wrong_type") from None
+        if error.field == "batch":
+            raise InvalidMessageError(f"'batch' must be an array of messages ({exc})", "batch",
+                                      code="wrong_type") from None
+        raise error from None
+    except msgspec.DecodeError as exc:  # after ValidationError, which is a kind of DecodeError
         raise InvalidMessageError(f"the body is not valid JSON ({exc})", None, code="malformed_json") from None
-    if not isinstance(payload, dict):
-        raise InvalidMessageError(f"the body must be a JSON object, found {type(payload).__name__}", None,
-                                  code="wrong_type")
-    return payload
 
 
-def _batch_items(payload: dict[str, Any]) -> tuple[list[Any], str | None]:
-    messages = payload.get("batch")
-    if messages is None:
-        raise InvalidMessageError("a batch request needs a 'batch' array of messages", "batch", code="missing_field")
-    if not isinstance(messages, list):
-        raise InvalidMessageError(f"'batch' must be an array, found {type(messages).__name__}", "batch",
-                                  code="wrong_type")
-    sent_at = payload.get("sentAt")
-    if sent_at is not None:
-        parse_time(sent_at, "sentAt")
-    return messages, sent_at
+def _has_line_breaks(data: bytes) -> bool:
+    """Whether pretty-printed JSON must be compacted before it can sit on one spool line."""
+    return b"\n" in data or b"\r" in data
 
 
-def _checked_bytes(message: Any, call: str | None, index: int | None) -> bytes:
-    """One checked message serialised for the spool, within the per-event size limit."""
-    checked = check_message(message, call, index)
-    data = orjson.dumps(checked)
+def _checked_bytes(message: bytes | msgspec.Raw, call: str | None, index: int | None,
+                   compact: bool) -> bytes | msgspec.Raw:
+    """One checked message as it goes to the spool, within the per-event size limit."""
+    data = check_message(message, call, index, compact)
     if len(data) > MAX_EVENT_BYTES:
         raise TooLargeError(EVENT_LIMIT, MAX_EVENT_BYTES, len(data), index, code="event_too_large")
     return data
 
 
-def _check_batch(messages: list[Any]) -> tuple[list[bytes], list[dict[str, Any]]]:
-    parts: list[bytes] = []
+def _check_batch(messages: list[msgspec.Raw], compact: bool) -> tuple[list[bytes | msgspec.Raw], list[dict[str, Any]]]:
+    parts: list[bytes | msgspec.Raw] = []
     rejected: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         try:
-            parts.append(_checked_bytes(message, None, index))
+            parts.append(_checked_bytes(message, None, index, compact))
         except CollectionError as exc:
             rejected.append(exc.details())
     return parts, rejected

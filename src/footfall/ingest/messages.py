@@ -3,35 +3,32 @@
 Two steps, because they run in different places:
 
 - `check_message` runs inside the HTTP request, before the 200. It only does what must be answered
-  to the client (required fields, types, parseable timestamps) and leaves the message as received,
-  with `null` ids removed, numeric ids as text and a `messageId` assigned when the client sent none
-  (so that re-loading the spool is idempotent).
-- `to_event_row` runs in the loader. It applies Segment's clock-skew correction, picks realm and
-  channel, reads identify traits from `context.traits` too, and promotes the typed columns with the
-  same rules as the file importer (`footfall.schema.PROMOTIONS`, compiled in `promote_message`).
+  to the client (required fields, types, parseable timestamps). It decodes the message's top-level
+  fields with msgspec into `SegmentFields` and leaves `context`, `properties` and `traits` as raw
+  JSON (only checked to be objects), so the nested objects are never built as Python dicts on the hot
+  path; the message is spooled byte for byte as received, rewritten only to add its `type` (single
+  calls), a `messageId` (so that re-loading the spool is idempotent) or to drop a `writeKey`.
+- `to_event_row` runs in the loader. It treats `null` and "" ids as absent and numeric ids as text,
+  applies Segment's clock-skew correction, picks realm and channel, reads identify traits from
+  `context.traits` too, and promotes the typed columns with the same rules as the file importer
+  (`footfall.schema.PROMOTIONS`, compiled in `promote_message`).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import orjson
 
 from footfall.errors import InvalidMessageError
 from footfall.schema import CHANNELS, EVENT_TYPES, PROMOTIONS, realm_of_channel
 from footfall.schema.promotion import _CONVERTERS
 
-# The type each optional field must have when present (null counts as absent).
-_FIELD_TYPES: tuple[tuple[str, type], ...] = (
-    ("event", str), ("name", str), ("channel", str), ("previousId", str), ("groupId", str),
-    ("context", dict), ("properties", dict), ("traits", dict), ("integrations", dict),
-)
-# Ids: text, or numbers taken as text; null and "" are absent. A message needs one of the person ids.
-_ID_FIELDS = ("userId", "anonymousId", "previousId", "groupId")
-_PERSON_ID_FIELDS = ("userId", "anonymousId")
 # Time fields a client may send; each must parse as ISO 8601 when present.
 _TIME_FIELDS = ("timestamp", "sentAt", "originalTimestamp")
 # Fields each type of call must carry (beyond userId or anonymousId), with the problem if missing.
@@ -79,80 +76,99 @@ def parse_time(value: Any, field: str, index: int | None = None) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def _id_text(message: dict[str, Any], field: str, index: int | None) -> str | None:
-    """An id as text: `null` and "" are absent, numbers become text, anything else is a wrong type."""
-    value = message.get(field)
-    if value is None:
-        message.pop(field, None)
-        return None
-    if isinstance(value, str):
-        if value:
-            return value
-        del message[field]
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        message[field] = str(value)
-        return message[field]
-    raise InvalidMessageError(f"'{field}' must be a string, found {type(value).__name__}", field, index,
-                              code="wrong_type")
+_NULL = msgspec.Raw(b"null")
+_OBJECT_FIELDS = ("context", "properties", "traits", "integrations")
+_OPEN_BRACE = ord("{")
 
 
-def check_message(message: Any, call: str | None, index: int | None = None) -> dict[str, Any]:
-    """Check one message for the call it was sent to (`call` None: a batch item, read its `type`).
+class SegmentFields(msgspec.Struct):
+    """The top-level fields of a Segment message that the hot path checks (others pass through).
 
-    Returns the message to spool (the same dict, lightly cleaned); raises `InvalidMessageError`
-    naming the field and, in a batch, the index.
+    Ids may be text or numbers; `context`, `properties`, `traits` and `integrations` stay raw JSON.
     """
-    if not isinstance(message, dict):
-        raise InvalidMessageError(f"a message must be a JSON object, found {type(message).__name__}", None, index,
-                                  code="wrong_type")
-    kind = message.get("type")
+
+    type: str | None = None
+    userId: str | int | None = None
+    anonymousId: str | int | None = None
+    previousId: str | int | None = None
+    groupId: str | int | None = None
+    messageId: str | int | None = None
+    event: str | None = None
+    name: str | None = None
+    channel: str | None = None
+    timestamp: str | None = None
+    sentAt: str | None = None
+    originalTimestamp: str | None = None
+    context: msgspec.Raw = _NULL
+    properties: msgspec.Raw = _NULL
+    traits: msgspec.Raw = _NULL
+    integrations: msgspec.Raw = _NULL
+    writeKey: msgspec.Raw = _NULL
+
+
+_DECODE_FIELDS = msgspec.json.Decoder(SegmentFields)
+_AT_FIELD = re.compile(r"^(?P<problem>.*?)(?: - at `\$\.?(?P<field>[^`]*)`)?$")
+
+
+def type_error(error: msgspec.ValidationError, index: int | None) -> InvalidMessageError:
+    """msgspec's "Expected `str`, got `int` - at `$.userId`" as an error naming the field."""
+    found = _AT_FIELD.match(str(error))
+    problem, field = (found["problem"], found["field"] or None) if found else (str(error), None)
+    if field is None:
+        return InvalidMessageError(f"a message must be a JSON object ({problem})", None, index, code="wrong_type")
+    code = "invalid_timestamp" if field in _TIME_FIELDS else "wrong_type"
+    return InvalidMessageError(f"'{field}': {problem}", field, index, code=code)
+
+
+def _present(value: str | int | None) -> bool:
+    return value is not None and value != ""
+
+
+def check_message(raw: bytes | msgspec.Raw, call: str | None, index: int | None = None,
+                  compact: bool = False) -> bytes | msgspec.Raw:
+    """Check one message (its JSON bytes) sent to `/v1/<call>` (`call` None: a batch item, read its `type`).
+
+    Returns the bytes to spool: the message as received, or rewritten when it needs a `type`, a
+    `messageId`, to lose a `writeKey`, or (`compact`) to lose line breaks between its tokens, which
+    would split a spool line. Raises `InvalidMessageError` naming the field and, in a batch, the index.
+    """
+    try:
+        fields = _DECODE_FIELDS.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise type_error(exc, index) from None
+    kind = fields.type
     if call is not None:
         if kind is not None and kind != call:
             raise InvalidMessageError(f"'type' is {kind!r} but the message was sent to /v1/{call}", "type", index)
-        message["type"] = kind = call
-    elif not isinstance(kind, str) or kind not in EVENT_TYPES:
-        found = "missing" if kind is None else repr(kind)
-        raise InvalidMessageError(f"'type' must be one of {', '.join(EVENT_TYPES)} ({found})", "type", index,
-                                  code="missing_field" if kind is None else "invalid_field")
-    message.pop("writeKey", None)  # a secret: never stored
-    identified = False
-    for field in _ID_FIELDS:
-        value = message.get(field)
-        if value is None:  # absent: the common case for most of them
-            if field in message:
-                del message[field]  # an explicit null (both SDKs send them)
-            continue
-        if type(value) is not str or not value:
-            value = _id_text(message, field, index)
-        if value is not None and field in _PERSON_ID_FIELDS:
-            identified = True
-    if not identified:
+        kind = call
+    elif kind is None:
+        raise InvalidMessageError(f"'type' is missing: one of {', '.join(EVENT_TYPES)}", "type", index,
+                                  code="missing_field")
+    elif kind not in EVENT_TYPES:
+        raise InvalidMessageError(f"'type' must be one of {', '.join(EVENT_TYPES)} (found {kind!r})", "type",
+                                  index)
+    if not _present(fields.userId) and not _present(fields.anonymousId):
         raise InvalidMessageError("every message needs a userId or an anonymousId", "userId", index,
                                   code="missing_field")
     for field, problem in _REQUIRED.get(kind, ()):
-        value = message.get(field)
-        if value is None or value == "":
+        if not _present(getattr(fields, field)):
             raise InvalidMessageError(problem, field, index, code="missing_field")
-    for field, expected in _FIELD_TYPES:
-        value = message.get(field)
-        if value is not None and type(value) is not expected:
-            what = "a JSON object" if expected is dict else "a string"
-            raise InvalidMessageError(f"'{field}' must be {what}, found {type(value).__name__}", field, index,
-                                      code="wrong_type")
+    for field in _OBJECT_FIELDS:
+        value = getattr(fields, field)
+        if value is not _NULL and memoryview(value)[0] != _OPEN_BRACE and bytes(value) != b"null":
+            raise InvalidMessageError(f"'{field}' must be a JSON object", field, index, code="wrong_type")
     for field in _TIME_FIELDS:
-        if message.get(field) is not None:
-            parse_time(message[field], field, index)
-    message_id = message.get("messageId")
-    if message_id is None or message_id == "":
+        value = getattr(fields, field)
+        if value is not None:
+            parse_time(value, field, index)
+    if fields.type == kind and _present(fields.messageId) and fields.writeKey is _NULL and not compact:
+        return raw  # the common case: spooled exactly as received
+    message = orjson.loads(bytes(raw))
+    message["type"] = kind
+    message.pop("writeKey", None)  # a secret: never stored
+    if not _present(fields.messageId):
         message["messageId"] = str(uuid.uuid4())
-    elif not isinstance(message_id, str):
-        if isinstance(message_id, int) and not isinstance(message_id, bool):
-            message["messageId"] = str(message_id)
-        else:
-            raise InvalidMessageError(f"'messageId' must be a string, found {type(message_id).__name__}",
-                                      "messageId", index, code="wrong_type")
-    return message
+    return orjson.dumps(message)
 
 
 # -- the loader's side: one checked message -> one canonical events row -----------------------------
@@ -258,7 +274,7 @@ def to_event_row(message: Mapping[str, Any], received_at: datetime, batch_sent_a
     person_traits = {} if kind == "group" else traits or {}
     row = promote_message({"context": context, "properties": properties or {}, "traits": person_traits})
     row.update(
-        message_id=message["messageId"],
+        message_id=str(message["messageId"]),
         type=kind,
         # track: the event name; page and screen: the page or screen name
         event=message.get("event") if kind == "track" else message.get("name"),
@@ -274,5 +290,6 @@ def to_event_row(message: Mapping[str, Any], received_at: datetime, batch_sent_a
         source=source,
     )
     for field, column in _ID_COLUMNS.items():
-        row[column] = message.get(field)
+        value = message.get(field)  # null and "" are absent; numbers are ids too, as text
+        row[column] = None if value is None or value == "" else str(value)
     return row

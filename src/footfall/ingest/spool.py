@@ -213,7 +213,7 @@ class Segment:
                     break
                 data += more
         end = data.rfind(b"\n") + 1
-        return data[:end].splitlines(), offset + end
+        return data[:end - 1].split(b"\n") if end else [], offset + end
 
     def remove(self) -> None:
         """Delete the segment and its checkpoint (in that order: a leftover checkpoint is harmless)."""
