@@ -165,7 +165,7 @@ def report(result: dict) -> str:
     if footfall.seconds and pandas.seconds:
         lines += ["", f"**Ratio (pandas seconds / Footfall seconds): {pandas.seconds / footfall.seconds:.2f}** "
                   "— above 1 means Footfall loads faster."]
-    lines += ["", "Footfall validates every column, dedupes against the lake per date partition and commits each "
+    lines += ["", "Footfall validates every column, dedupes against the lake per month partition and commits each "
               "file atomically (fsync'd), in bounded memory; the pandas load only reads, concatenates, dedupes "
               "and writes one file, holding everything in memory.", ""]
     return "\n".join(lines)
