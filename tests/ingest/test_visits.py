@@ -18,16 +18,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from footfall.errors import SettingsError
 from footfall.ingest import Importer, import_files
 from footfall.ingest.visit_events import utc_times, visit_message_id
 from footfall.ingest.visits import (
     VisitDetectionResult,
     VisitSettings,
     detect_store_visits,
+    detect_visits,
+    store_reference,
     store_visits,
     visit_settings_from_file,
 )
-from footfall.errors import SettingsError
 from footfall.project import Project, init_project, open_project
 from footfall.synth import generate
 from footfall.synth.geography import offset
@@ -82,7 +84,9 @@ def _detected(world: tuple[Path, Project], engine: str, cache: dict[str, pa.Tabl
     """The world's visits detected on `engine` (computed once per engine)."""
     if engine not in cache:
         with open_warehouse(world[1], engine=engine) as warehouse:
-            expr = store_visits(warehouse.table("events"), warehouse.table("stores"))
+            settings = VisitSettings()
+            reference = store_reference(warehouse.lake.read("stores"), settings)  # as detect_store_visits does
+            expr = detect_visits(warehouse.table("events"), reference, settings)
             cache[engine] = _sorted_visits(warehouse.to_arrow(expr))
     return cache[engine]
 
@@ -215,8 +219,8 @@ def edge_run(request, tmp_path_factory) -> dict[str, Any]:
     run: dict[str, Any] = {}
     with open_warehouse(project, engine=request.param) as warehouse:
         until = T0 + timedelta(minutes=40)
-        run["until"] = _sorted_visits(warehouse.to_arrow(store_visits(warehouse.table("events"),
-                                                                      warehouse.table("stores"), until=until)))
+        expr = store_visits(warehouse.table("events"), warehouse.table("stores"), until=until)
+        run["until"] = _sorted_visits(warehouse.to_arrow(expr))
         run["first"] = detect_store_visits(warehouse)
         import_files(project, "events", [late.write(root / "late.jsonl")])
         warehouse.refresh()
@@ -297,3 +301,21 @@ def test_visit_settings_file_errors_name_the_field(tmp_path):
         visit_settings_from_file(tmp_path / "rules.toml")
     (tmp_path / "rules.json").write_text('{"max_gap_s": 600}')
     assert visit_settings_from_file(tmp_path / "rules.json") == VisitSettings(max_gap_s=600)
+
+
+def test_cli_detects_visits_and_says_what_it_added(project, tmp_path, capsys):
+    from tests.conftest import run_cli
+
+    (tmp_path / "stores.csv").write_text("store_id,name,lat,lon,radius_m,beacon_ids\n"
+                                         f"A,Shop A,{STORE_A['lat']},{STORE_A['lon']},60,\"[\"\"b-A-1\"\"]\"\n")
+    import_files(project, "stores", [tmp_path / "stores.csv"])
+    import_files(project, "events", [_edge_cases().write(tmp_path / "events.jsonl")])
+    code, out, _ = run_cli(["visits", "detect", "--project", str(project.root)], capsys)
+    assert code == 0
+    assert "2 store visits detected (1 by beacons, 1 by pings); 2 new added" in " ".join(out.split())
+    code, out, _ = run_cli(["visits", "detect", "--project", str(project.root)], capsys)
+    assert "0 new added" in " ".join(out.split())
+    (tmp_path / "rules.json").write_text('{"max_gap_s": 0}')
+    code, _, err = run_cli(["visits", "detect", "--project", str(project.root), "--settings",
+                            str(tmp_path / "rules.json")], capsys)
+    assert code == 2 and "max_gap_s" in err

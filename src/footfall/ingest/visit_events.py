@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from footfall.schema import EVENTS, UTC_TIMESTAMP, EventName
 
@@ -42,39 +43,45 @@ def utc_times(visits: pa.Table) -> pa.Table:
 
 
 def store_visited_events(visits: pa.Table, rules: Mapping[str, Any], received_at: datetime) -> pa.Table:
-    """One `Store Visited` events row per visit row (columns as `footfall.ingest.visits.store_visits`).
+    """One `Store Visited` events row per visit row (columns as `footfall.ingest.visits.store_visits`,
+    times whole seconds), built column by column: a run can emit hundreds of thousands of visits.
 
     rules: the detection settings, kept in `context.visit_detection` so each event says how it was made.
     """
-    context = orjson.dumps({"visit_detection": dict(rules)}).decode()
-    rows = []
-    for visit in utc_times(visits).to_pylist():
-        arrived_at, left_at = visit["arrived_at"], visit["left_at"]
-        properties = {
-            "store_id": visit["store_id"],
-            "arrived_at": arrived_at.isoformat(),
-            "left_at": left_at.isoformat(),
-            "dwell_s": int(visit["dwell_s"]),
-            "signals": int(visit["signals"]),
-            "pings": int(visit["pings"]),
-            "beacon_sightings": int(visit["beacon_sightings"]),
-            "observed_by": visit["observed_by"],
-        }
-        rows.append({
-            "message_id": visit_message_id(visit["device"], visit["store_id"], arrived_at),
-            "type": "track",
-            "event": EventName.STORE_VISITED,
-            "anonymous_id": visit["anonymous_id"],
-            "user_id": visit["user_id"],
-            "timestamp": arrived_at,
-            "received_at": received_at,
-            "context": context,
-            "properties": orjson.dumps(properties).decode(),
-            "realm": "offline",
-            "channel": "store",
-            "store_id": visit["store_id"],
-            "source": SOURCE,
-            "ended_at": left_at,
-            "device_id": visit["device_id"],
-        })
-    return pa.Table.from_pylist(rows, schema=_NULLABLE_EVENTS)
+    visits = utc_times(visits)
+    count = visits.num_rows
+    arrived_us = pc.cast(visits["arrived_at"], pa.int64()).cast(pa.string())
+    message_ids = pc.binary_join_element_wise(pa.repeat("visit", count), visits["device"], visits["store_id"],
+                                              arrived_us, ":")
+    # whole seconds by construction (the cast to seconds refuses anything finer), rendered like isoformat()
+    iso = {name: pc.strftime(visits[name].cast(pa.timestamp("s", tz="UTC")), "%Y-%m-%dT%H:%M:%S+00:00").to_pylist()
+           for name in _VISIT_TIMES}
+    columns = {name: visits[name].to_pylist() for name in ("store_id", "dwell_s", "signals", "pings",
+                                                            "beacon_sightings", "observed_by")}
+    properties = [
+        orjson.dumps({"store_id": store_id, "arrived_at": arrived, "left_at": left, "dwell_s": int(dwell),
+                      "signals": int(signals), "pings": int(pings), "beacon_sightings": int(sightings),
+                      "observed_by": observed_by}).decode()
+        for store_id, arrived, left, dwell, signals, pings, sightings, observed_by in zip(
+            columns["store_id"], iso["arrived_at"], iso["left_at"], columns["dwell_s"], columns["signals"],
+            columns["pings"], columns["beacon_sightings"], columns["observed_by"])
+    ]
+    values = {
+        "message_id": message_ids,
+        "type": pa.repeat("track", count),
+        "event": pa.repeat(EventName.STORE_VISITED, count),
+        "anonymous_id": visits["anonymous_id"],
+        "user_id": visits["user_id"],
+        "timestamp": visits["arrived_at"],
+        "received_at": pa.repeat(pa.scalar(received_at, UTC_TIMESTAMP), count),
+        "context": pa.repeat(orjson.dumps({"visit_detection": dict(rules)}).decode(), count),
+        "properties": pa.array(properties, pa.string()),
+        "realm": pa.repeat("offline", count),
+        "channel": pa.repeat("store", count),
+        "store_id": visits["store_id"],
+        "source": pa.repeat(SOURCE, count),
+        "ended_at": visits["left_at"],
+        "device_id": visits["device_id"],
+    }
+    return pa.table([values[f.name].cast(f.type) if f.name in values else pa.nulls(count, f.type)
+                     for f in _NULLABLE_EVENTS], schema=_NULLABLE_EVENTS)

@@ -176,7 +176,11 @@ def _device_and_ids(events: Table) -> dict[str, Any]:
 
 
 def _before(events: Table, until: datetime | None) -> Table:
-    return events if until is None else events.filter(events.timestamp < ibis.literal(until, "timestamp('UTC')"))
+    """Events before `until` (a naive `until` is taken as UTC, like every timestamp in the lake)."""
+    if until is None:
+        return events
+    until = until.replace(tzinfo=timezone.utc) if until.tzinfo is None else until.astimezone(timezone.utc)
+    return events.filter(events.timestamp < ibis.literal(until, "timestamp('UTC')"))
 
 
 def location_pings(events: Table, until: datetime | None = None) -> Table:
@@ -316,7 +320,8 @@ def mark_closed(visits: Table, horizon: ibis.Scalar | datetime | None, settings:
     """Add `closed`: the newest signal seen (`horizon`) lies more than `max_gap_s + lateness_s` after the
     visit's last signal, so no later signal can extend it. Only closed visits are emitted: an emitted
     visit never changes afterwards, and rerunning detection finds it again with the same message id."""
-    settle = ibis.interval(seconds=settings.max_gap_s + settings.lateness_s)
+    # + 1 s: `left_at` is truncated to the second, the last signal itself may be up to a second later
+    settle = ibis.interval(seconds=settings.max_gap_s + settings.lateness_s + 1)
     if horizon is None:  # no signal at all: nothing can be closed (and there are no visits either)
         return visits.mutate(closed=ibis.literal(False))
     newest = ibis.literal(horizon, "timestamp('UTC')") if isinstance(horizon, datetime) else horizon.as_scalar()
