@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import orjson
 import segment.analytics as segment
@@ -85,3 +86,36 @@ def test_several_workers_spool_to_their_own_segments(project):
         server.stop()
     assert load_spool(project).events_loaded == 200
     assert list((project.root / "spool").glob("*.ndjson")) == []
+
+
+def _live_children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` and that have not exited (zombies count as exited)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError):
+            continue
+        if int(parent) == pid and state != "Z":
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_loader_process_does_not_outlive_a_killed_server(project):
+    server = Server(project.root, loader_interval_s=0.2).start()
+    try:
+        children = _live_children(server.process.pid)
+        assert children  # the loader (and multiprocessing's resource tracker)
+    finally:
+        server.kill()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)

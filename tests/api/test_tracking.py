@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import time
 from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
 
+from footfall.api import create_app
 from footfall.ingest.loader import load_spool
 from footfall.lake import Lake
 
@@ -130,3 +132,16 @@ def test_openapi_documents_every_route(client):
     body = spec["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"].split("/")[-1] in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_an_embedded_app_can_load_in_a_thread(project, write_key):
+    from fastapi.testclient import TestClient
+
+    from tests.api.conftest import basic_auth
+
+    with TestClient(create_app(project, loader_interval_s=0.05), headers=basic_auth(write_key)) as client:
+        client.post("/v1/track", json={"userId": "u", "event": "E", "messageId": "threaded"})
+        deadline = time.monotonic() + 30
+        while not Lake(project.lake_dir).files("events") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert Lake(project.lake_dir).read("events")["message_id"].to_pylist() == ["threaded"]

@@ -1,9 +1,10 @@
 """The FastAPI application of a project: the tracking API now (POS and admin APIs later).
 
 `create_app(project)` builds it. On start-up each server process opens its own spool segment and key
-cache, and (unless disabled) loads the spool into the lake in the background every few seconds; the
-app never opens the DuckDB file, and it writes to the lake only through `Lake.commit`, so the CLI can
-work on the same project while it runs.
+cache. The app never opens the DuckDB file, and the spool reaches the lake only through `Lake.commit`,
+so the CLI can work on the same project while it runs. `footfall serve` loads the spool in a process
+of its own (`footfall.ingest.loader.load_periodically`); an embedding may instead let the app load
+in a thread (`loader_interval_s`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from footfall.keys import CACHE_SECONDS, WriteKeyCache
 from footfall.project import Project, open_project
 
 log = logging.getLogger("footfall.api")
-DEFAULT_LOADER_INTERVAL_S = 10.0
 PROJECT_ENV = "FOOTFALL_PROJECT"
 LOADER_INTERVAL_ENV = "FOOTFALL_LOADER_INTERVAL"
 
@@ -44,9 +44,9 @@ async def _load_periodically(loader: Loader, interval_s: float) -> None:
             log.info("loaded %d events into the lake (%d duplicates)", result.events_loaded, result.duplicates)
 
 
-def create_app(project: Project, loader_interval_s: float | None = DEFAULT_LOADER_INTERVAL_S,
+def create_app(project: Project, loader_interval_s: float | None = None,
                key_cache_s: float = CACHE_SECONDS) -> FastAPI:
-    """The app for `project`; `loader_interval_s` None or 0 disables the background loader;
+    """The app for `project`; `loader_interval_s` loads the spool in a thread that often (None: never);
     `key_cache_s` is how long a write key check is remembered (a revocation takes that long to bite)."""
 
     @asynccontextmanager
@@ -108,7 +108,7 @@ def tune_garbage_collector() -> None:
 
 def create_app_from_environment() -> FastAPI:
     """The uvicorn factory `footfall serve` starts in every worker process (settings via environment)."""
-    interval = float(os.environ.get(LOADER_INTERVAL_ENV, DEFAULT_LOADER_INTERVAL_S))
+    interval = float(os.environ.get(LOADER_INTERVAL_ENV, 0))
     app = create_app(open_project(os.environ.get(PROJECT_ENV, ".")), loader_interval_s=interval)
     tune_garbage_collector()
     return app

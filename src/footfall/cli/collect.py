@@ -34,12 +34,30 @@ def serve(
 
     opened = open_project(project)  # fail here, with a clear message, rather than in every worker
     os.environ[PROJECT_ENV] = str(opened.root)
-    os.environ[LOADER_INTERVAL_ENV] = str(loader_interval)
+    os.environ[LOADER_INTERVAL_ENV] = "0"  # workers only answer requests; one loader process loads
     loading = f"loading into the lake every {loader_interval:g} s" if loader_interval else "background loading off"
     console.print(f"Footfall collecting for [bold]{opened.settings.name}[/] at http://{host}:{port}/v1/ "
                   f"(docs: http://{host}:{port}/docs); {workers} worker(s), {loading}.")
-    uvicorn.run("footfall.api.app:create_app_from_environment", factory=True, host=host, port=port,
-                workers=workers, access_log=False, log_level=log_level, timeout_graceful_shutdown=10)
+    loading = _start_loader(opened.root, loader_interval) if loader_interval else None
+    try:
+        uvicorn.run("footfall.api.app:create_app_from_environment", factory=True, host=host, port=port,
+                    workers=workers, access_log=False, log_level=log_level, timeout_graceful_shutdown=10)
+    finally:
+        if loading is not None:
+            loading.terminate()  # safe at any point: commits are atomic, checkpoints follow them
+            loading.join(timeout=30)
+
+
+def _start_loader(root: Path, interval_s: float):
+    """The background loader, in its own process so it never slows the workers answering requests."""
+    import multiprocessing
+
+    from footfall.ingest.loader import load_periodically
+
+    process = multiprocessing.get_context("spawn").Process(
+        target=load_periodically, args=(str(root), interval_s, os.getpid()), name="footfall-loader", daemon=True)
+    process.start()
+    return process
 
 
 @app.command()

@@ -16,6 +16,7 @@ cannot be turned into an event is never dropped silently: it goes to `spool/quar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,3 +176,36 @@ def load_spool(project: Project, wait: bool = True, progress: Callable[[int], No
     """Load a project's spooled tracking events into its lake once (what `footfall load` runs)."""
     return Loader(project).load(wait=wait, progress=progress)
 
+
+
+def load_periodically(project_dir: str, interval_s: float, server_pid: int | None = None) -> None:
+    """Load the spool every `interval_s` seconds until stopped or until process `server_pid` is gone
+    (the process `footfall serve` starts: it must not outlive a server that was killed).
+
+    It runs in its own process so that loading never takes CPU (or the GIL) from the workers that
+    answer requests. Stopping it at any moment is safe: a lake commit is atomic and the checkpoint
+    only follows a commit, so the next run re-reads at most what dedupe then absorbs.
+    """
+    import logging
+    import time
+
+    from footfall.project import open_project
+
+    log = logging.getLogger("footfall.loader")
+    try:
+        loader = Loader(open_project(project_dir))
+        while True:
+            deadline = time.monotonic() + interval_s
+            while time.monotonic() < deadline:
+                if server_pid is not None and os.getppid() != server_pid:  # orphaned: the server is gone
+                    return
+                time.sleep(min(0.5, interval_s))
+            try:
+                result = loader.load(wait=False)
+            except Exception:  # the spool keeps the events; the next round retries
+                log.exception("loading the spool into the lake failed; will retry")
+                continue
+            if result.events_loaded:
+                log.info("loaded %d events into the lake (%d duplicates)", result.events_loaded, result.duplicates)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group
+        return
