@@ -21,7 +21,7 @@ EVENTS = [
      "timestamp": "2026-01-03T16:00:00Z", "channel": "store",
      "properties": {"order_id": "o1", "fulfilment": "click_collect"}},
     {"message_id": "m4", "type": "track", "event": "Store Visited", "anonymous_id": "a1", "store_id": "S1",
-     "timestamp": "2026-01-04T10:00:00Z", "channel": "store", "properties": {"left_at": "2026-01-04T10:25:00Z"}},
+     "timestamp": "2026-01-04T10:00:00.250Z", "channel": "store", "properties": {"left_at": "2026-01-04T10:25:00.750Z"}},
     {"message_id": "m5", "type": "track", "event": "Event Checked In", "user_id": "u1", "store_id": "S1",
      "timestamp": "2026-01-05T18:00:00Z", "channel": "event", "properties": {"experience_id": "tasting-1"}},
 ]

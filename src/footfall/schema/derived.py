@@ -46,7 +46,8 @@ def visits(events: Table) -> Table:
         "source",
         arrived_at=visited.timestamp,
         left_at=visited.ended_at,
-        dwell_s=(visited.ended_at.epoch_seconds() - visited.timestamp.epoch_seconds()),
+        # floor(): DuckDB's epoch_seconds is fractional, Spark's whole; whole seconds on both engines.
+        dwell_s=(visited.ended_at.epoch_seconds().floor() - visited.timestamp.epoch_seconds().floor()),
     )
 
 
