@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from footfall.opstore import imports, operational_engine
-from footfall.schema import DERIVED_TABLES, LAKE_TABLES
+from footfall.schema import LAKE_TABLES
+from footfall.schema.derived import DERIVED_TABLES
 from footfall.warehouse import Warehouse
 
 

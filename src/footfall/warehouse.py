@@ -21,7 +21,8 @@ from ibis.expr.types import Table
 from footfall.errors import FootfallError
 from footfall.lake import Lake
 from footfall.project import Engine, Project
-from footfall.schema import DERIVED_TABLES, LAKE_TABLES
+from footfall.schema import LAKE_TABLES
+from footfall.schema.derived import DERIVED_TABLES
 
 DERIVED_DIR = "_derived"
 

@@ -166,3 +166,18 @@ def test_products_upsert_replaces_changed_rows(stocked, tmp_path):
     import_files(stocked, "products", [file])
     prices = {r["sku"]: r["price"] for r in Lake(stocked.lake_dir).read("products").to_pylist()}
     assert prices == {"A": 10.0, "B": 6.0, "C": 20.0}
+
+
+def test_events_import_into_a_project_without_stores(project, tmp_path):
+    file = _events_jsonl(tmp_path / "e.jsonl", [
+        {"message_id": "m1", "type": "track", "event": "Product Viewed", "anonymous_id": "a1",
+         "timestamp": "2026-01-02T10:00:00Z", "channel": "web"}])
+    assert import_files(project, "events", [file])[0].rows_added == 1
+
+
+def test_event_naming_a_store_in_a_project_without_stores_is_refused(project, tmp_path):
+    file = _events_jsonl(tmp_path / "e.jsonl", [
+        {"message_id": "m1", "type": "track", "event": "Store Visited", "anonymous_id": "a1", "store_id": "S1",
+         "timestamp": "2026-01-02T10:00:00Z", "channel": "store"}])
+    with pytest.raises(InputFileError, match="unknown store_id 'S1'"):
+        import_files(project, "events", [file])

@@ -113,7 +113,7 @@ def require_in(table: pa.Table, file: str, column: str, allowed: Iterable[str], 
     """Every non-null value of `column` is one of `allowed`."""
     allowed = list(allowed)
     values = table[column]
-    outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(allowed))))
+    outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(allowed, type=values.type))))
     if pc.any(outside).as_py():
         index = int(pc.index(outside, True).as_py())
         raise InputFileError(

@@ -1,6 +1,9 @@
-"""The canonical data model: lake tables, their vocabularies, promotion rules and derived tables."""
+"""The canonical data model: lake tables, their vocabularies and promotion rules.
 
-from footfall.schema.derived import DERIVED_TABLES, checkins, orders, pickups, visits
+The derived tables (Ibis expressions) live in `footfall.schema.derived`, imported on demand, so that
+the collector and the importer start without loading Ibis.
+"""
+
 from footfall.schema.promotion import PROMOTIONS, order_lines, parse_utc, promote
 from footfall.schema.tables import (
     CHANNELS,
@@ -25,7 +28,6 @@ from footfall.schema.tables import (
 
 __all__ = [
     "CHANNELS",
-    "DERIVED_TABLES",
     "EVENTS",
     "EVENT_TYPES",
     "FULFILMENTS",
@@ -42,13 +44,9 @@ __all__ = [
     "STORES",
     "UTC_TIMESTAMP",
     "EventName",
-    "checkins",
     "order_lines",
-    "orders",
     "parse_utc",
-    "pickups",
     "promote",
     "realm_of_channel",
     "receipt_message_id",
-    "visits",
 ]
