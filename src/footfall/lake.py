@@ -39,7 +39,8 @@ def new_batch_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Make a file's bytes, or a directory's entries, durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -50,7 +51,7 @@ def _fsync_path(path: Path) -> None:
 def _write_parquet(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
-    _fsync_path(path)
+    fsync_path(path)
 
 
 def partition_of(micros: np.ndarray) -> np.ndarray:
@@ -167,8 +168,8 @@ class Lake:
         if not staged:
             return batch_id
         (staging / COMMIT_MARKER).write_text("\n".join(str(p) for p in staged), encoding="utf-8")
-        _fsync_path(staging / COMMIT_MARKER)
-        _fsync_path(staging)
+        fsync_path(staging / COMMIT_MARKER)
+        fsync_path(staging)
         self._roll_forward(staging)
         return batch_id
 
@@ -181,7 +182,7 @@ class Lake:
                 os.replace(source, target)
                 touched_dirs.add(target.parent)
         for directory in touched_dirs:
-            _fsync_path(directory)
+            fsync_path(directory)
         shutil.rmtree(staging)
 
     def recover(self) -> None:

@@ -29,19 +29,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from footfall.errors import SpoolFullError, SpoolUnavailableError
+from footfall.lake import fsync_path
 
 SEGMENT_SUFFIX = ".ndjson"
 CHECKPOINT_SUFFIX = ".loaded"
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 MAX_PENDING_BYTES = 64 * 1024 * 1024
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _open_segment(directory: Path) -> tuple[int, Path]:
@@ -57,7 +50,7 @@ def _open_segment(directory: Path) -> tuple[int, Path]:
     fcntl.flock(fd, fcntl.LOCK_EX)
     path = directory / f"{name}{SEGMENT_SUFFIX}"
     os.rename(temporary, path)
-    _fsync_directory(directory)  # the segment's name survives a crash
+    fsync_path(directory)  # the segment's name survives a crash
     return fd, path
 
 
