@@ -121,6 +121,20 @@ class WriteKeyError(CollectionError):
     code = "invalid_write_key"
 
 
+class OriginNotAllowedError(CollectionError):
+    """A browser request came from a web origin the write key's source does not allow."""
+
+    code = "origin_not_allowed"
+
+    def __init__(self, origin: str, source: str) -> None:
+        self.origin = origin
+        super().__init__(f"origin {origin!r} may not send events for source {source!r}: add it with "
+                         f"`footfall keys create --source {source} --allow-origin {origin}`", "Origin")
+
+    def details(self) -> dict[str, object]:
+        return {**super().details(), "origin": self.origin}
+
+
 class SpoolFullError(CollectionError):
     """The collector has more unflushed data than it accepts; the client should retry shortly."""
 

@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -36,10 +37,31 @@ class WriteKey:
     key_prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    allowed_origins: tuple[str, ...] = ()  # web origins that may send with it; empty: any
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def allows_origin(self, origin: str | None) -> bool:
+        """Whether a request from the web `origin` may use this key (no Origin header: not a browser)."""
+        if origin is None or not self.allowed_origins:
+            return True
+        return normal_origin(origin) in self.allowed_origins
+
+
+def normal_origin(origin: str) -> str:
+    """An origin as browsers send it: lower-case scheme and host, no trailing slash or path."""
+    return origin.strip().rstrip("/").lower()
+
+
+def _check_origin(origin: str) -> str:
+    normal = normal_origin(origin)
+    scheme, _, rest = normal.partition("://")
+    if scheme not in ("http", "https") or not rest or "/" in rest:
+        raise FootfallError(f"allowed origin {origin!r} is not a web origin: give scheme and host (and port), "
+                            "e.g. --allow-origin https://shop.example")
+    return normal
 
 
 def hash_key(key: str) -> str:
@@ -53,27 +75,32 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _record(row: Row) -> WriteKey:
-    return WriteKey(row.key_id, row.source, row.key_prefix, _utc(row.created_at), _utc(row.revoked_at))
+    origins = tuple((row.allowed_origins or "").split())
+    return WriteKey(row.key_id, row.source, row.key_prefix, _utc(row.created_at), _utc(row.revoked_at), origins)
 
 
-def create_write_key(project: Project, source: str) -> tuple[WriteKey, str]:
+def create_write_key(project: Project, source: str,
+                     allowed_origins: Sequence[str] = ()) -> tuple[WriteKey, str]:
     """A new key for events from `source` (recorded as their `source`); returns (record, key).
 
-    The key is returned this once and cannot be recovered later.
+    `allowed_origins` limits which websites may send with it from a browser (empty: any). The key is
+    returned this once and cannot be recovered later.
     """
     if not _SOURCE_NAME.match(source):
         raise FootfallError(
             f"source name {source!r} is not allowed: use 1-64 letters, digits, '_', '.' or '-', "
             "e.g. --source web-shop"
         )
+    origins = tuple(dict.fromkeys(_check_origin(origin) for origin in allowed_origins))
     key = KEY_MARK + secrets.token_urlsafe(32)
-    record = WriteKey(f"wk_{secrets.token_hex(6)}", source, key[:KEY_PREFIX_CHARS], datetime.now(timezone.utc), None)
+    record = WriteKey(f"wk_{secrets.token_hex(6)}", source, key[:KEY_PREFIX_CHARS], datetime.now(timezone.utc), None,
+                      origins)
     engine = operational_engine(project)
     try:
         with engine.begin() as connection:
             connection.execute(insert(write_keys).values(
                 key_id=record.key_id, source=source, key_hash=hash_key(key), key_prefix=record.key_prefix,
-                created_at=record.created_at, revoked_at=None,
+                created_at=record.created_at, revoked_at=None, allowed_origins=" ".join(origins) or None,
             ))
     finally:
         engine.dispose()

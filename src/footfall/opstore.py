@@ -15,9 +15,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     event,
+    inspect,
+    text,
 )
+
+from sqlalchemy.exc import DBAPIError
 
 from footfall.project import Project
 
@@ -45,6 +50,15 @@ write_keys = Table(
     Column("key_prefix", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # Web origins allowed to send with this key, space-separated; NULL or empty: any origin.
+    # Added after the first release: `_add_missing_columns` adds it to older databases.
+    Column("allowed_origins", Text, nullable=True),
+)
+
+# Columns added to existing tables after their first release: `create_all` creates missing tables
+# but never alters existing ones, so each is added here with ALTER TABLE (SQLite and PostgreSQL).
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("write_keys", "allowed_origins", "TEXT"),
 )
 
 
@@ -64,7 +78,25 @@ def operational_engine(project: Project) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a database made by an older Footfall up to date (idempotent; a no-op when current)."""
+    for table, column, sql_type in _ADDED_COLUMNS:
+        if _has_column(engine, table, column):
+            continue
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+        except DBAPIError:
+            if not _has_column(engine, table, column):  # else another process added it first
+                raise
+
+
+def _has_column(engine: Engine, table: str, column: str) -> bool:
+    return column in {c["name"] for c in inspect(engine).get_columns(table)}
 
 
 def create_operational_store(project: Project) -> None:

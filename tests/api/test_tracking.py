@@ -127,7 +127,7 @@ def test_a_message_without_message_id_gets_one(client, project):
 
 def test_openapi_documents_every_route(client):
     spec = client.get("/openapi.json").json()
-    paths = {p for p in spec["paths"] if p.startswith("/v1/")}
+    paths = {p for p, ops in spec["paths"].items() if "tracking" in ops.get("post", {}).get("tags", [])}
     assert paths == {f"/v1/{c}" for c in ("track", "identify", "page", "screen", "group", "alias", "batch", "import")}
     body = spec["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"].split("/")[-1] in spec["components"]["schemas"]

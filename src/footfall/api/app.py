@@ -1,4 +1,4 @@
-"""The FastAPI application of a project: the tracking API now (POS and admin APIs later).
+"""The FastAPI application of a project: the tracking API and its browser SDK routes (POS and admin APIs later).
 
 `create_app(project)` builds it. On start-up each server process opens its own spool segment and key
 cache. The app never opens the DuckDB file, and the spool reaches the lake only through `Lake.commit`,
@@ -18,6 +18,8 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from footfall.api.browser import BrowserCors
+from footfall.api.browser import router as browser_router
 from footfall.api.errors import install_error_handlers
 from footfall.api.tracking import OPENAPI_COMPONENTS, router
 from footfall.ingest.collector import Collector
@@ -29,6 +31,7 @@ from footfall.project import Project, open_project
 log = logging.getLogger("footfall.api")
 PROJECT_ENV = "FOOTFALL_PROJECT"
 LOADER_INTERVAL_ENV = "FOOTFALL_LOADER_INTERVAL"
+PUBLIC_URL_ENV = "FOOTFALL_PUBLIC_URL"
 
 
 async def _load_periodically(loader: Loader, interval_s: float) -> None:
@@ -45,9 +48,10 @@ async def _load_periodically(loader: Loader, interval_s: float) -> None:
 
 
 def create_app(project: Project, loader_interval_s: float | None = None,
-               key_cache_s: float = CACHE_SECONDS) -> FastAPI:
+               key_cache_s: float = CACHE_SECONDS, public_url: str | None = None) -> FastAPI:
     """The app for `project`; `loader_interval_s` loads the spool in a thread that often (None: never);
-    `key_cache_s` is how long a write key check is remembered (a revocation takes that long to bite)."""
+    `key_cache_s` is how long a write key check is remembered (a revocation takes that long to bite);
+    `public_url` is where browsers reach the server, told to analytics.js (None: the URL they used)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,8 +77,11 @@ def create_app(project: Project, loader_interval_s: float | None = None,
         summary="Segment-compatible tracking API of a Footfall project",
         lifespan=lifespan,
     )
+    app.state.public_url = public_url
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(browser_router)
+    app.add_middleware(BrowserCors)
 
     @app.get("/health", tags=["operations"], summary="Liveness check")
     async def health() -> dict[str, str]:
@@ -109,6 +116,7 @@ def tune_garbage_collector() -> None:
 def create_app_from_environment() -> FastAPI:
     """The uvicorn factory `footfall serve` starts in every worker process (settings via environment)."""
     interval = float(os.environ.get(LOADER_INTERVAL_ENV, 0))
-    app = create_app(open_project(os.environ.get(PROJECT_ENV, ".")), loader_interval_s=interval)
+    app = create_app(open_project(os.environ.get(PROJECT_ENV, ".")), loader_interval_s=interval,
+                     public_url=os.environ.get(PUBLIC_URL_ENV) or None)
     tune_garbage_collector()
     return app

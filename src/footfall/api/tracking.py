@@ -43,11 +43,18 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _collect(request: Request, call: str) -> Response:
+def request_write_key(request: Request) -> str | None:
+    """A write key sent outside Basic auth and the body: `X-Write-Key` (Jitsu) or `?writeKey=` (beacons)."""
+    return request.headers.get("x-write-key") or request.query_params.get("writeKey")
+
+
+async def collect_request(request: Request, call: str) -> Response:
+    """The one way every route (server and browser SDKs alike) hands a request to the collector."""
     collector: Collector = request.app.state.collector
     body = await read_body(request)
     result = await collector.collect(call, body, request.headers.get("content-encoding"),
-                                     request.headers.get("authorization"))
+                                     request.headers.get("authorization"), request_write_key(request),
+                                     request.headers.get("origin"))
     content: dict[str, Any] = {"success": True, "accepted": result.accepted}
     if result.rejected:
         content["rejected"] = result.rejected
@@ -58,7 +65,7 @@ def _route(call: str, path: str, summary: str) -> None:
     model = MESSAGE_MODELS[call]
 
     async def endpoint(request: Request) -> Response:
-        return await _collect(request, call)
+        return await collect_request(request, call)
 
     endpoint.__name__ = f"collect_{path}"
     handler: Callable[[Request], Awaitable[Response]] = endpoint

@@ -25,16 +25,21 @@ def serve(
     loader_interval: Annotated[float, typer.Option(
         min=0, help="Seconds between background loads of the spool into the lake (0: only `footfall load`).")] = 10.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    public_url: Annotated[str | None, typer.Option(
+        help="URL browsers reach this server at (e.g. https://collect.shop.example), told to analytics.js "
+             "in its settings; default: the URL each browser used.")] = None,
 ) -> None:
     """Run the Segment-compatible tracking API (OpenAPI docs at /docs). The CLI keeps working meanwhile."""
     import uvicorn
 
-    from footfall.api.app import LOADER_INTERVAL_ENV, PROJECT_ENV
+    from footfall.api.app import LOADER_INTERVAL_ENV, PROJECT_ENV, PUBLIC_URL_ENV
     from footfall.project import open_project
 
     opened = open_project(project)  # fail here, with a clear message, rather than in every worker
     os.environ[PROJECT_ENV] = str(opened.root)
     os.environ[LOADER_INTERVAL_ENV] = "0"  # workers only answer requests; one loader process loads
+    if public_url:
+        os.environ[PUBLIC_URL_ENV] = public_url.rstrip("/")
     loading = f"loading into the lake every {loader_interval:g} s" if loader_interval else "background loading off"
     console.print(f"Footfall collecting for [bold]{opened.settings.name}[/] at http://{host}:{port}/v1/ "
                   f"(docs: http://{host}:{port}/docs); {workers} worker(s), {loading}.")
@@ -79,14 +84,19 @@ def load(project: ProjectOption = Path(".")) -> None:
 @keys_app.command("create")
 def keys_create(
     source: Annotated[str, typer.Option(help="Source name recorded on this key's events, e.g. web-shop.")],
+    allow_origin: Annotated[list[str] | None, typer.Option(
+        help="A website origin allowed to send with this key from a browser, e.g. https://shop.example "
+             "(repeat for several; none: any origin).")] = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """Create a write key. It is printed once: only its hash is stored."""
     from footfall.keys import create_write_key
     from footfall.project import open_project
 
-    record, key = create_write_key(open_project(project), source)
+    record, key = create_write_key(open_project(project), source, allow_origin or ())
     console.print(f"Created write key {record.key_id} for source [bold]{record.source}[/].")
+    if record.allowed_origins:
+        console.print(f"Browsers may send with it only from: {', '.join(record.allowed_origins)}")
     console.print("Key (shown only now; store it in your tracking client's configuration):")
     console.print(key, highlight=False, soft_wrap=True)
 

@@ -22,10 +22,17 @@ from typing import Any
 import msgspec
 import orjson
 
-from footfall.errors import BatchRejectedError, CollectionError, InvalidMessageError, TooLargeError, WriteKeyError
+from footfall.errors import (
+    BatchRejectedError,
+    CollectionError,
+    InvalidMessageError,
+    OriginNotAllowedError,
+    TooLargeError,
+    WriteKeyError,
+)
 from footfall.ingest.messages import check_message, parse_time, type_error
 from footfall.ingest.spool import Spool
-from footfall.keys import WriteKeyCache
+from footfall.keys import WriteKey, WriteKeyCache
 
 MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call
 MAX_REQUEST_BYTES = 500 * 1024  # Segment: 500 KB per batch request
@@ -103,15 +110,21 @@ class Collector:
         self.keys = keys
 
     async def collect(self, call: str, body: bytes, content_encoding: str | None = None,
-                      authorization: str | None = None) -> CollectResult:
-        """Handle one request to `/v1/<call>` (`call` is a message type or "batch")."""
+                      authorization: str | None = None, write_key: str | None = None,
+                      origin: str | None = None) -> CollectResult:
+        """Handle one request to `/v1/<call>` (`call` is a message type or "batch").
+
+        The write key is the Basic user name, else `write_key` (an `X-Write-Key` header or a
+        `?writeKey=` parameter, as browser SDKs send it), else the body's `writeKey`. `origin` is the
+        browser's Origin header, checked against the key's allowed origins.
+        """
         received_at = datetime.now(timezone.utc)
-        header_key = basic_auth_user(authorization)
+        header_key = basic_auth_user(authorization) or write_key or None
         if header_key is not None:
-            self.keys.authenticate(header_key)  # a bad key is refused before the body is looked at
+            self.check_key(header_key, origin)  # a bad key is refused before the body is looked at
         data = decode_body(body, content_encoding)
         envelope = _decode_envelope(data)
-        key = self.keys.authenticate(header_key or envelope.writeKey)
+        key = self.check_key(header_key or envelope.writeKey, origin)
         if call == BATCH:
             if envelope.batch is None:
                 raise InvalidMessageError("a batch request needs a 'batch' array of messages", "batch",
@@ -128,6 +141,13 @@ class Collector:
             parts, rejected, sent_at = [_checked_bytes(data, call, None, _has_line_breaks(data))], [], None
         await self.spool.append(spool_record(received_at, key.source, sent_at, parts))
         return CollectResult(len(parts), key.source, rejected)
+
+    def check_key(self, key: str | None, origin: str | None = None) -> WriteKey:
+        """The active record of `key`, if the browser `origin` (None: not a browser) may use it."""
+        record = self.keys.authenticate(key)
+        if not record.allows_origin(origin):
+            raise OriginNotAllowedError(origin or "", record.source)
+        return record
 
 
 def spool_record(received_at: datetime, source: str, sent_at: str | None,

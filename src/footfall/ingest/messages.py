@@ -47,6 +47,7 @@ LIBRARY_CHANNELS: tuple[tuple[str, str], ...] = (
     ("analytics-next", "web"),
     ("javascript", "web"),
     ("browser", "web"),
+    ("jitsu", "web"),  # @jitsu/js
     ("ios", "app"),
     ("android", "app"),
     ("react-native", "app"),
