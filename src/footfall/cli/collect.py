@@ -1,4 +1,4 @@
-"""Collection commands: `footfall serve`, `footfall keys create | list | revoke`, `footfall load`."""
+"""Collection commands: `footfall serve`, `footfall keys create | list | revoke`, `footfall load`, `footfall events tail`."""
 
 from __future__ import annotations
 
@@ -128,3 +128,34 @@ def keys_revoke(
 
     record = revoke_write_key(open_project(project), key_id)
     console.print(f"Revoked write key {record.key_id} (source {record.source}).")
+
+
+events_app = typer.Typer(help="Collected events.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("tail")
+def events_tail(
+    source: Annotated[str | None, typer.Option(help="Only events sent with this source's write keys, e.g. web.")] = None,
+    project: ProjectOption = Path("."),
+    from_start: Annotated[bool, typer.Option(help="Also print the events still waiting in the spool.")] = False,
+    limit: Annotated[int, typer.Option(min=0, help="Stop after this many events (0: until Ctrl-C).")] = 0,
+    timeout: Annotated[float, typer.Option(min=0, help="Stop after this many seconds (0: until Ctrl-C).")] = 0,
+) -> None:
+    """Print events as the server accepts them (a live view: check that a website's events arrive)."""
+    import time
+
+    from footfall.ingest.tail import describe, follow_spool
+    from footfall.project import open_project
+
+    deadline = time.monotonic() + timeout if timeout else None
+    printed = 0
+    try:
+        for event in follow_spool(open_project(project), source, from_start,
+                                  keep_going=lambda: deadline is None or time.monotonic() < deadline):
+            print(describe(event), flush=True)
+            printed += 1
+            if limit and printed >= limit:
+                break
+    except KeyboardInterrupt:
+        pass
