@@ -58,6 +58,7 @@ def progress_bar() -> Progress:
 def _register_commands() -> None:
     # Imported for their side effect: each module adds its commands to `app`.
     from footfall.cli import data  # noqa: F401
+    from footfall.cli import identity  # noqa: F401
     from footfall.cli import collect  # noqa: F401
     from footfall.cli import visits  # noqa: F401
 
