@@ -1,14 +1,16 @@
 """What identity resolution needs from the engine beyond plain Ibis expressions, in one place.
 
 - `cached`: an intermediate table computed once. On DuckDB that is `Table.cache()` (a temporary
-  table). On Spark, `Table.cache()` persists the data but keeps the whole lineage in the plan: an
-  iterative algorithm (connected components reads each round's table twice) then hands Spark's
-  analyser a plan that doubles every round, which within ten rounds takes minutes and runs out of
-  heap. So on Spark the table is checkpointed (`localCheckpoint`, eager), which cuts the lineage,
-  and registered as a temporary view, dropped when the Ibis table is garbage-collected; it is
-  coalesced to at most `spark.sql.shuffle.partitions` partitions first. Ibis 12's
-  PySpark cache also forgets to register the memtables an expression joins; both paths run the
-  backend's pre-execute hooks first, as `execute` and `create_table` do.
+  table). On Spark, `Table.cache()` persists the data but keeps the whole lineage in the plan, and
+  every reference to a cached table copies that lineage into the next plan: resolution reads its
+  tables several times over (the events eight times to extract identifiers, each component round
+  twice), so the analysed plans grow multiplicatively and Spark's analyser takes minutes and runs
+  out of heap. So on Spark the table is checkpointed (`localCheckpoint`, eager), which cuts the
+  lineage, coalesced to at most `spark.sql.shuffle.partitions` partitions (a scan of the lake has one
+  per file, and every later query would run that many tasks), and registered as a temporary view,
+  dropped when the Ibis table is garbage-collected. Ibis 12's PySpark cache also forgets to register
+  the memtables an expression joins; the backend's pre-execute hooks run first, as `execute` and
+  `create_table` do.
 - `materialized`: a table an earlier run materialised. On Spark, `Warehouse.table` only knows the
   materialised tables written by this process (the view is registered when written); tables from an
   earlier process are read back from their Parquet directory here.
@@ -30,32 +32,34 @@ from ibis.expr.types import Table
 
 def _checkpoint_spark(backend: Any, table: Table) -> Table:
     session = backend._session
-    frame = session.sql(backend.compile(table))
-    # Keep no more partitions than a shuffle makes: a scan of the lake has one per file, and every
-    # later query over this table would otherwise run that many tasks.
-    frame = frame.coalesce(int(session.conf.get("spark.sql.shuffle.partitions"))).localCheckpoint(eager=True)
+    frame = session.sql(backend.compile(table)).coalesce(int(session.conf.get("spark.sql.shuffle.partitions")))
+    frame = frame.localCheckpoint(eager=True)
     name = f"footfall_identity_{uuid.uuid4().hex}"
     frame.createOrReplaceTempView(name)
     result = backend.table(name)
     # Tied to the operation node, which every expression built on `result` keeps alive.
-    weakref.finalize(result.op(), _drop_view, backend._session, name)
+    weakref.finalize(result.op(), _release_spark, session, name, frame)
     return result
 
 
-def _drop_view(session: Any, name: str) -> None:
+def _release_spark(session: Any, name: str, frame: Any) -> None:
     with contextlib.suppress(Exception):  # the session may be gone at interpreter exit
         session.catalog.dropTempView(name)
+        frame.unpersist()  # the checkpointed blocks
 
 
-_CACHERS = {"pyspark": _checkpoint_spark}
+def _cache_duckdb(backend: Any, table: Table) -> Table:
+    return table.cache()  # a temporary table: data, no lineage
+
+
+_CACHERS = {"pyspark": _checkpoint_spark, "duckdb": _cache_duckdb}
 
 
 def cached(table: Table) -> Table:
-    """`table` computed once and kept: a temporary table on DuckDB, a checkpointed view on Spark."""
+    """`table` computed once and kept (see the module docstring)."""
     backend = table._find_backend(use_default=True)
     backend._run_pre_execute_hooks(table)
-    cacher = _CACHERS.get(backend.name)
-    return cacher(backend, table) if cacher else table.cache()
+    return _CACHERS[backend.name](backend, table)
 
 
 def _bind_duckdb(warehouse: Any, name: str, data: pa.Table) -> Table:

@@ -29,14 +29,15 @@ import ibis
 from ibis.expr.types import Table
 
 from footfall.identity.engine import cached
+from footfall.identity.identifiers import type_of
 
 _ANCHOR_RANK_WIDTH = 3
 MAX_CAUSE_EDGES = 5
 
 
-def anchors(components: Table, nodes: Table, ranks: Table) -> Table:
+def anchors(components: Table, ranks: Table) -> Table:
     """component, anchor: each component's strongest identifier (lowest rank, then smallest key)."""
-    typed = components.join(nodes, "node").join(ranks, "identifier_type")
+    typed = components.mutate(identifier_type=type_of(components.node)).join(ranks, "identifier_type")
     choice = typed.rank.cast("string").lpad(_ANCHOR_RANK_WIDTH, "0").concat("|", typed.node)
     best = typed.group_by("component").aggregate(choice=choice.min())
     return best.select("component", anchor=best.choice.substr(_ANCHOR_RANK_WIDTH + 1))
@@ -62,14 +63,13 @@ class PersonIds:
 
 def assign_person_ids(
     components: Table,
-    nodes: Table,
     ranks: Table,
     previous: Table | None,
     salt: str,
     run_id: str,
 ) -> PersonIds:
     """Person ids for `components` (node, component), stable against `previous` (identifier, person_id)."""
-    anchor = anchors(components, nodes, ranks)
+    anchor = anchors(components, ranks)
     fresh = "p_" + (ibis.literal(salt) + anchor.anchor).hexdigest("md5").substr(0, 16)
     if previous is None:
         assignment = cached(anchor.select("component", "anchor", person_id=fresh, kept=ibis.literal(False)))

@@ -54,6 +54,11 @@ def split_key(key: str) -> tuple[str, str]:
     return identifier_type, value
 
 
+def type_of(key: ibis.Value) -> ibis.Value:
+    """The identifier type of a key column, read from its `type:` prefix (no join needed)."""
+    return key.substr(0, key.find(_SEPARATOR))
+
+
 def edge_source(events: Table) -> ibis.Value:
     """What kind of record linked identifiers: `receipt` for POS receipts, else the Segment call type."""
     return ibis.cases((events.channel == "pos", "receipt"), else_=events.type)

@@ -18,6 +18,7 @@ import pyarrow as pa
 from ibis.expr.types import Table
 
 from footfall.identity.engine import cached
+from footfall.identity.identifiers import type_of
 
 @dataclass
 class Linked:
@@ -48,18 +49,16 @@ def link_groups(links: pa.Table) -> pa.Table:
     return pa.table({"unit": pa.array(units, pa.string()), "group": pa.array([find(u) for u in units], pa.string())})
 
 
-def apply_links(
-    components: Table, record_nodes: Table, links: Table, groups: Table, nodes: Table, rules: Table
-) -> Linked:
+def apply_links(components: Table, record_nodes: Table, links: Table, groups: Table, rules: Table) -> Linked:
     """Merge units joined by `links` (left, right); refuse links whose group would break a limit.
 
     components: node, component (deterministic persons); record_nodes: node (linked records, which
-    are their own unit); groups: unit, group (`link_groups`); nodes: node, identifier_type (all,
-    records included); rules: identifier_type, max_count.
+    are their own unit); groups: unit, group (`link_groups`); rules: identifier_type, max_count.
     """
     units = components.union(record_nodes.select("node", component="node"), distinct=False)
     grouped = cached(units.left_join(groups, units.component == groups.unit).select("node", "component", "group"))
-    typed = grouped.filter(grouped.group.notnull()).join(nodes, "node").join(rules, "identifier_type")
+    linked = grouped.filter(grouped.group.notnull())
+    typed = linked.mutate(identifier_type=type_of(linked.node)).join(rules, "identifier_type")
     counts = typed.group_by(["group", "identifier_type", "max_count"]).aggregate(held=typed.count())
     broken = counts.filter(counts.held > counts.max_count)
     broken = cached(broken.group_by("group").aggregate(

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from ibis.expr.types import Table
 from pydantic import BaseModel, ConfigDict, Field
 
-from footfall.identity.engine import bind, cached
+from footfall.identity.engine import bind
 from footfall.identity.identifiers import RECORD_TYPE
 
 DetailColumn = Literal["email", "phone", "first_name", "last_name", "postcode"]
@@ -144,19 +144,22 @@ def matching_units(details: Table, owners: Table, strong_components: Table) -> T
     """One row per unit to match: a person (its component) or an unowned record (`record:<message_id>`).
 
     details: record_details(); owners: message_id, owner; strong_components: component.
-    Each detail of a person is the value its records carry most often (ties: the smallest).
+    Each detail of a person is the value its records carry most often (ties: the smallest), found
+    in one pass: details are unpivoted to (unit, column, value), counted, ranked and pivoted back.
     """
     owned = owners.select(owned_id=owners.message_id, owner=owners.owner)
     joined = details.left_join(owned, details.message_id == owned.owned_id)
-    record_unit = ibis.literal(f"{RECORD_TYPE}:").concat(joined.message_id)
-    with_unit = cached(joined.select(*DETAIL_COLUMNS, unique_id=ibis.coalesce(joined.owner, record_unit)))
-    units = with_unit.select("unique_id").distinct()
-    for column in DETAIL_COLUMNS:
-        present = with_unit.filter(with_unit[column].notnull())
-        counted = present.group_by(["unique_id", column]).aggregate(n=present.count())
-        ranked = counted.mutate(order=ibis.row_number().over(group_by="unique_id", order_by=[ibis.desc("n"), column]))
-        mode = ranked.filter(ranked.order == 0).select(mode_id=ranked.unique_id, **{column: ranked[column]})
-        units = units.left_join(mode, units.unique_id == mode.mode_id).drop("mode_id")
+    unit = ibis.coalesce(joined.owner, ibis.literal(f"{RECORD_TYPE}:").concat(joined.message_id))
+    long = ibis.union(
+        *(joined.filter(joined[c].notnull()).select(unique_id=unit, column=ibis.literal(c), value=joined[c]) for c in DETAIL_COLUMNS),
+        distinct=False,
+    )
+    counted = long.group_by(["unique_id", "column", "value"]).aggregate(n=long.count())
+    ranked = counted.mutate(order=ibis.row_number().over(group_by=["unique_id", "column"], order_by=[ibis.desc("n"), "value"]))
+    best = ranked.filter(ranked.order == 0)
+    units = best.group_by("unique_id").aggregate(
+        **{c: best.value.max(where=best.column == c) for c in DETAIL_COLUMNS}
+    )
     strong = strong_components.select(strong_id=strong_components.component, is_strong=ibis.literal(1))
     units = units.left_join(strong, units.unique_id == strong.strong_id)
     return units.select("unique_id", *DETAIL_COLUMNS, strong=ibis.coalesce(units.is_strong, 0))

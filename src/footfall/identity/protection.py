@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from footfall.identity.engine import cached
 from footfall.identity.conflicts import ConflictNode, ConflictResolution, split_conflicts
 from footfall.identity.graph import connected_components
-from footfall.identity.identifiers import IDENTIFIER_TYPES, RECORD_TYPE
+from footfall.identity.identifiers import IDENTIFIER_TYPES, RECORD_TYPE, type_of
 
 Binder = Callable[[str, pa.Table], Table]
 
@@ -95,14 +95,7 @@ class Protected:
     rule_counts: dict[str, int] = field(default_factory=dict)  # "detached <rule>": identifiers
 
 
-def _typed(nodes: Table, rules: Table, column: str = "node") -> Table:
-    """Nodes with their type's limit and rank."""
-    return nodes.join(rules, nodes.identifier_type == rules.identifier_type).select(
-        nodes[column], nodes.identifier_type, rules.max_count, rules.rank
-    )
-
-
-def _seen_with_too_many(edges: Table, nodes: Table, rules: Table, bind: Binder) -> tuple[Table, Table | None]:
+def _seen_with_too_many(edges: Table, rules: Table, bind: Binder) -> tuple[Table, Table | None]:
     """Rule 2: identifiers seen directly with more identifiers of a type than its limit.
 
     Returns (detached: node, rule, detail) for identifiers ranked below the over-represented type,
@@ -112,10 +105,10 @@ def _seen_with_too_many(edges: Table, nodes: Table, rules: Table, bind: Binder) 
     directed = edges.select(src=edges.left, dst=edges.right, first_seen=edges.first_seen).union(
         edges.select(src=edges.right, dst=edges.left, first_seen=edges.first_seen), distinct=False
     )
-    typed = _typed(nodes, rules)
-    src_t = typed.select(src=typed.node, src_rank=typed.rank)
-    dst_t = typed.select(dst=typed.node, dst_type=typed.identifier_type, dst_max=typed.max_count, dst_rank=typed.rank)
-    full = directed.join(src_t, "src").join(dst_t, "dst")
+    directed = directed.mutate(src_type=type_of(directed.src), dst_type=type_of(directed.dst))
+    src_rules = rules.select(src_type="identifier_type", src_rank="rank")
+    dst_rules = rules.select(dst_type="identifier_type", dst_max="max_count", dst_rank="rank")
+    full = directed.join(src_rules, "src_type").join(dst_rules, "dst_type")
     counts = full.group_by(["src", "src_rank", "dst_type", "dst_max", "dst_rank"]).aggregate(seen=full.dst.nunique())
     over = counts.filter(counts.seen > counts.dst_max).order_by(["src", "dst_rank"]).to_pyarrow().to_pylist()
     shared: dict[str, str] = {}
@@ -146,9 +139,9 @@ def _seen_with_too_many(edges: Table, nodes: Table, rules: Table, bind: Binder) 
     return detached, refused
 
 
-def _over_limit_components(components: Table, nodes: Table, rules: Table) -> Table:
+def _over_limit_components(components: Table, rules: Table) -> Table:
     """component: every person holding more identifiers of some type than its limit."""
-    typed = _typed(nodes, rules).join(components, "node")
+    typed = components.mutate(identifier_type=type_of(components.node)).join(rules, "identifier_type")
     counts = typed.group_by(["component", "identifier_type", "max_count"]).aggregate(held=typed.count())
     return counts.filter(counts.held > counts.max_count).select("component").distinct()
 
@@ -204,14 +197,14 @@ def protect(
     rules = protection.rules()
     blocked = blocked_nodes.select("node", rule=ibis.literal("blocked"), detail=blocked_nodes.detail)
     refused = blocked_edges.select("left", "right", rule=ibis.literal("blocked"), detail=blocked_edges.detail)
-    shared, over_limit = _seen_with_too_many(_applicable(edges, blocked, refused), nodes, rules, bind)
+    shared, over_limit = _seen_with_too_many(_applicable(edges, blocked, refused), rules, bind)
     detached = blocked.union(shared, distinct=False)  # both small bound tables: no need to materialise
     if over_limit is not None:
         refused = cached(refused.union(over_limit, distinct=False))
     remaining = nodes.filter(~nodes.node.isin(detached.node))
     applicable = cached(_applicable(edges, detached, refused))
     components = cached(connected_components(remaining.select("node"), applicable.select("left", "right")))
-    over_rows = _over_limit_components(components, remaining, rules).to_pyarrow()
+    over_rows = _over_limit_components(components, rules).to_pyarrow()
     rounds, unresolved = 1, 0
     if over_rows.num_rows:
         over = bind("_identity_over_limit_components", over_rows)

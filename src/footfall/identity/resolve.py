@@ -29,7 +29,7 @@ from ibis.expr.types import Table
 from footfall.identity.engine import bind, cached, materialized
 from footfall.identity.graph import co_occurrence_edges
 from footfall.identity.history import anchors, assign_person_ids, history_rows, merge_causes
-from footfall.identity.identifiers import RECORD_TYPE, GarbageCount, extract_identifiers
+from footfall.identity.identifiers import RECORD_TYPE, GarbageCount, extract_identifiers, type_of
 from footfall.identity.links import apply_links, link_groups
 from footfall.identity.outputs import id_map, identity_edges, persons
 from footfall.identity.probabilistic import match_units, matching_units, probabilistic_edges
@@ -115,12 +115,6 @@ def _nodes(observations: Table) -> Table:
     ).rename(node="identifier")
 
 
-def _strong_components(components: Table, nodes: Table, strong_types: list[str]) -> Table:
-    """component: every component holding an identifier of a strong type."""
-    strong = nodes.filter(nodes.identifier_type.isin(strong_types)).select("node")
-    return components.join(strong, "node").select("component").distinct()
-
-
 class _Clock:
     """Times each step and tells the caller which step starts."""
 
@@ -162,11 +156,11 @@ def _probabilistic_step(
     """
     protected = graph.protected
     # Units are keyed by their anchor (strongest identifier), so a link reads "card → user_id:...".
-    by_anchor = anchors(protected.components, graph.nodes, ranks)
+    by_anchor = anchors(protected.components, ranks)
     anchored = cached(protected.components.join(by_anchor, "component").select("node", component="anchor"))
     owners = record_owners(graph.observations, anchored.select("node", owner="component"), ranks)
     details = cached(record_details(events, graph.observations))
-    strong = _strong_components(anchored, graph.nodes, settings.probabilistic.strong_types)
+    strong = anchored.filter(type_of(anchored.node).isin(settings.probabilistic.strong_types)).select("component").distinct()
     units = cached(matching_units(details, owners, strong))
     model_path = warehouse.project.root / MODEL_FILE
     matches = match_units(warehouse, units, settings.probabilistic, model_path)
@@ -184,7 +178,7 @@ def _probabilistic_step(
     # Unions of a materialised table with a small bound one are cheap to recompute: not cached.
     nodes = graph.nodes.union(_conform(record_nodes, graph.nodes), distinct=False)
     groups = bind(warehouse, "_identity_link_groups", link_groups(matches.links))
-    linked = apply_links(anchored, record_nodes.select("node"), links, groups, nodes, settings.protection.rules())
+    linked = apply_links(anchored, record_nodes.select("node"), links, groups, settings.protection.rules())
     refused_links = int(linked.refused.count().execute())
     extended = _Graph(
         nodes=nodes,
@@ -255,7 +249,7 @@ def _run(
 
     clock.step("person ids")
     components = graph.protected.components
-    ids = assign_person_ids(components, graph.nodes, ranks, previous_map, salt, run_id)
+    ids = assign_person_ids(components, ranks, previous_map, salt, run_id)
     if previous_map is not None:
         merge_causes(ids.history, components, graph.edges, previous_map)
 
