@@ -44,3 +44,10 @@ def test_user_errors_exit_with_code_2_and_a_message(project, tmp_path, capsys):
     code, _, err = run_cli(["identity", "unmerge", "--identifier", "user_id:u_alice", "--edge", "a", "b",
                             "--reason", "x", "--project", root], capsys)
     assert code == 2 and "not both" in err
+
+
+def test_resolve_on_a_project_without_events_makes_empty_tables(project, capsys):
+    code, out, _ = run_cli(["resolve", "--project", str(project.root)], capsys)
+    assert code == 0 and "0 of 0" in out
+    code, out, _ = run_cli(["identity", "stats", "--json", "--project", str(project.root)], capsys)
+    assert code == 0 and json.loads(out)["persons"] == 0
