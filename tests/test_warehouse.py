@@ -94,3 +94,14 @@ def test_unknown_and_builtin_table_names_are_refused(loaded):
             warehouse.table("nope")
         with pytest.raises(FootfallError, match="built-in"):
             warehouse.materialize("orders", warehouse.table("events"))
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_spark_finds_a_table_materialised_by_another_process(loaded):
+    with open_warehouse(loaded, engine="spark") as warehouse:
+        events = warehouse.table("events")
+        warehouse.materialize("channels_seen", events.select("channel").distinct())
+        # A new process has a session without this view: drop it to stand in for one.
+        warehouse.con._session.catalog.dropTempView("channels_seen")
+        assert warehouse.table("channels_seen").count().execute() == 5

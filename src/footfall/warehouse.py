@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.common.exceptions
 import pyarrow as pa
 from ibis.expr.types import Table
 
@@ -96,9 +97,19 @@ class Warehouse:
         if name in DERIVED_TABLES:
             return DERIVED_TABLES[name](self.con.table("events"))
         if name in self.materialized_tables():
-            return self.con.table(name)
+            return self._materialized_table(name)
         known = sorted({*LAKE_TABLES, *DERIVED_TABLES, *self.materialized_tables()})
         raise UnknownTableError(f"no table named {name!r}; known tables: {', '.join(known)}")
+
+    def _materialized_table(self, name: str) -> Table:
+        if self.engine == "spark":
+            # Spark's views live in the session: a table another process materialised is registered
+            # from its Parquet folder on first use.
+            try:
+                return self.con.table(name)
+            except ibis.common.exceptions.TableNotFound:
+                return self.con.read_parquet(str(self.project.lake_dir / DERIVED_DIR / name), table_name=name)
+        return self.con.table(name)
 
     def materialized_tables(self) -> list[str]:
         if self.engine == "duckdb":

@@ -11,9 +11,8 @@
   dropped when the Ibis table is garbage-collected. Ibis 12's PySpark cache also forgets to register
   the memtables an expression joins; the backend's pre-execute hooks run first, as `execute` and
   `create_table` do.
-- `materialized`: a table an earlier run materialised. On Spark, `Warehouse.table` only knows the
-  materialised tables written by this process (the view is registered when written); tables from an
-  earlier process are read back from their Parquet directory here.
+- `materialized`: a table an earlier run materialised (`Warehouse.table` registers one written by an
+  earlier process from its Parquet folder on Spark).
 - `bind`: Arrow data as a table of the warehouse's own connection. A memtable on its own belongs to no
   backend, and caching it would place it in Ibis's default DuckDB instead of the warehouse.
 """
@@ -26,7 +25,6 @@ import weakref
 from typing import Any
 
 import ibis
-import ibis.common.exceptions
 import pyarrow as pa
 from ibis.expr.types import Table
 
@@ -80,12 +78,5 @@ def bind(warehouse: Any, name: str, data: pa.Table) -> Table:
 
 
 def materialized(warehouse: Any, name: str) -> Table:
-    """A materialised table by name, also on Spark when an earlier process wrote it."""
-    try:
-        return warehouse.table(name)
-    except ibis.common.exceptions.TableNotFound:
-        if warehouse.engine != "spark":
-            raise
-        from footfall.warehouse import DERIVED_DIR
-
-        return warehouse.con.read_parquet(str(warehouse.project.lake_dir / DERIVED_DIR / name), table_name=name)
+    """A materialised table by name (the warehouse also finds those an earlier process wrote)."""
+    return warehouse.table(name)
