@@ -3,6 +3,8 @@
 Environment:
 - FOOTFALL_BENCH_CUSTOMERS: size of the synthetic world (default 1,000,000).
 - FOOTFALL_BENCH_ONLY: comma-separated benchmark names to run (default: all, in BENCHMARKS order).
+  The other sections of BENCHMARKS.md are kept as they were (each sits between `<!-- bench:NAME -->`
+  markers), so one benchmark can be re-measured without rerunning the hours-long rest.
 - FOOTFALL_BENCH_COLLECT_SECONDS, FOOTFALL_BENCH_COLLECT_CONNECTIONS: see `bench_collect.section`.
 Work files go to bench-work/ (git-ignored); a generated world is kept there and reused while its
 parameters match, since generating 1M customers takes minutes.
@@ -11,6 +13,7 @@ parameters match, since generating 1M customers takes minutes.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,17 +35,21 @@ def main() -> None:
     only = [name for name in os.environ.get("FOOTFALL_BENCH_ONLY", "").split(",") if name]
     workdir = ROOT / "bench-work"
     workdir.mkdir(exist_ok=True)
-    sections = []
+    unknown = sorted(set(only) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    target = ROOT / "BENCHMARKS.md"
+    sections = kept_sections(target.read_text(encoding="utf-8") if target.exists() else "")
     for name, bench in BENCHMARKS.items():
         if only and name not in only:
             continue
         print(f"running benchmark: {name}", flush=True)
-        sections.append(bench(workdir, customers))
+        sections[name] = bench(workdir, customers).strip()
     machine = describe_machine()
     header = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench` (rewritten on every run). "
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench` (each section rewritten when its benchmark runs). "
         "Each row compares Footfall with the tool a user would otherwise use, side by side in one run.",
         "",
         "| machine | |",
@@ -50,8 +57,15 @@ def main() -> None:
         *[f"| {key} | {value} |" for key, value in machine.items()],
         "",
     ]
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(header + sections) + "\n", encoding="utf-8")
-    print((ROOT / "BENCHMARKS.md").read_text())
+    body = [f"<!-- bench:{name} -->\n{sections[name]}\n<!-- /bench:{name} -->\n" for name in BENCHMARKS if name in sections]
+    target.write_text("\n".join(header + body), encoding="utf-8")
+    print(target.read_text())
+
+
+def kept_sections(text: str) -> dict[str, str]:
+    """The sections of an earlier BENCHMARKS.md, by benchmark name."""
+    found = re.finditer(r"<!-- bench:(\w+) -->\n(.*?)\n<!-- /bench:\1 -->", text, flags=re.DOTALL)
+    return {match.group(1): match.group(2).strip() for match in found}
 
 
 if __name__ == "__main__":
