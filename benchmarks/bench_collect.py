@@ -291,7 +291,7 @@ def run(workdir: Path, seconds: float = 5.0, warmup_s: float = 1.0, connections:
 
 def report(result: dict) -> str:
     lines = [
-        "### Collect: durable events/s of one worker (batches of 100 events)",
+        "## Collect: durable events/s of one worker (batches of 100 events)",
         "",
         f"`POST /v1/batch` with {EVENTS_PER_REQUEST} events ({result['request_bytes'] / 1000:.0f} KB) per request, keep-alive "
         f"connections from an aiohttp client on 127.0.0.1; server pinned to one core, client to the other; "
