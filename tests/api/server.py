@@ -24,8 +24,9 @@ class Server:
     """A `footfall serve` process; `start` returns once /health answers."""
 
     def __init__(self, project_root: Path, port: int | None = None, loader_interval_s: float = 0.0,
-                 workers: int = 1) -> None:
+                 workers: int = 1, serve_args: tuple[str, ...] = ()) -> None:
         self.project_root = project_root
+        self.serve_args = serve_args  # further `footfall serve` options, e.g. ("--public-url", url)
         self.workers = workers
         self.port = port or free_port()
         self.loader_interval_s = loader_interval_s
@@ -41,7 +42,7 @@ class Server:
             self.process = subprocess.Popen(
                 [FOOTFALL, "serve", "--project", str(self.project_root), "--port", str(self.port),
                  "--loader-interval", str(self.loader_interval_s), "--workers", str(self.workers),
-                 "--log-level", "warning"],
+                 "--log-level", "warning", *self.serve_args],
                 stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout_s
