@@ -146,3 +146,33 @@ class SpoolUnavailableError(CollectionError):
     """The spool could not make events durable (disk full, I/O error, shutting down); nothing was acknowledged."""
 
     code = "spool_unavailable"
+
+
+# -- the analytics API (segments, profiles); `footfall.api.errors` maps each class to an HTTP status ----
+class ApiAccessError(FootfallError):
+    """A request to the analytics API was refused for want of a valid API key or scope."""
+
+    code = "forbidden"
+
+    def details(self) -> dict[str, object]:
+        return {"code": self.code, "message": str(self)}
+
+
+class ApiKeyError(ApiAccessError):
+    """No API key was sent (`Authorization: Bearer ...`), or it is unknown or revoked."""
+
+    code = "invalid_api_key"
+
+
+class MissingScopeError(ApiAccessError):
+    """The API key is valid but lacks the scope a route requires."""
+
+    code = "missing_scope"
+
+    def __init__(self, scope: str, key_id: str) -> None:
+        self.scope = scope
+        super().__init__(f"API key {key_id} lacks the scope {scope!r}: create a key with "
+                         f"`footfall keys create-api NAME --scope {scope}`")
+
+    def details(self) -> dict[str, object]:
+        return {**super().details(), "scope": self.scope}

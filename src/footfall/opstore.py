@@ -40,7 +40,9 @@ imports = Table(
     Column("imported_at", DateTime(timezone=True), nullable=False),
 )
 
-# Write keys of the tracking API: only a SHA-256 of each key is kept (see footfall.keys).
+# Keys of both APIs (see footfall.keys): write keys of the tracking API (kind NULL or "write"; `source`
+# is the source their events are recorded under) and API keys of the analytics API (kind "api";
+# `source` is the key's name, `scopes` what it may do). Only a SHA-256 of each key is kept.
 write_keys = Table(
     "write_keys",
     metadata,
@@ -53,12 +55,16 @@ write_keys = Table(
     # Web origins allowed to send with this key, space-separated; NULL or empty: any origin.
     # Added after the first release: `_add_missing_columns` adds it to older databases.
     Column("allowed_origins", Text, nullable=True),
+    Column("kind", String(16), nullable=True),  # NULL (older databases) or "write": a write key; "api": an API key
+    Column("scopes", Text, nullable=True),  # an API key's scopes, space-separated
 )
 
 # Columns added to existing tables after their first release: `create_all` creates missing tables
 # but never alters existing ones, so each is added here with ALTER TABLE (SQLite and PostgreSQL).
 _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("write_keys", "allowed_origins", "TEXT"),
+    ("write_keys", "kind", "VARCHAR(16)"),
+    ("write_keys", "scopes", "TEXT"),
 )
 
 

@@ -176,6 +176,8 @@ def test_older_operational_store_gains_the_allowed_origins_column(project):
     database = project.operational_url.removeprefix("sqlite:///")
     with sqlite3.connect(database) as connection:
         connection.execute("ALTER TABLE write_keys DROP COLUMN allowed_origins")
+        connection.execute("ALTER TABLE write_keys DROP COLUMN kind")
+        connection.execute("ALTER TABLE write_keys DROP COLUMN scopes")
         connection.execute("INSERT INTO write_keys VALUES ('wk_old', 'pos', 'h', 'ffw_abc', '2026-01-01 00:00:00', NULL)")
     record, _ = create_write_key(project, "web", ["https://shop.example"])
     assert [key.allowed_origins for key in list_write_keys(project)] == [(), ("https://shop.example",)]

@@ -25,7 +25,7 @@ from footfall.api.tracking import OPENAPI_COMPONENTS, router
 from footfall.ingest.collector import Collector
 from footfall.ingest.loader import Loader, spool_directory
 from footfall.ingest.spool import Spool
-from footfall.keys import CACHE_SECONDS, WriteKeyCache
+from footfall.keys import CACHE_SECONDS, ApiKeyCache, WriteKeyCache
 from footfall.project import Project, open_project
 
 log = logging.getLogger("footfall.api")
@@ -70,6 +70,7 @@ def create_app(project: Project, loader_interval_s: float | None = None,
                     await loading
             await spool.close()
             keys.close()
+            app.state.api_keys.close()
 
     app = FastAPI(
         title="Footfall",
@@ -78,6 +79,8 @@ def create_app(project: Project, loader_interval_s: float | None = None,
         lifespan=lifespan,
     )
     app.state.public_url = public_url
+    app.state.project = project
+    app.state.api_keys = ApiKeyCache(project, ttl_s=key_cache_s)  # analytics API keys (footfall.api.auth)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(browser_router)

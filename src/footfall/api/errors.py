@@ -17,10 +17,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from footfall.errors import (
+    ApiAccessError,
+    ApiKeyError,
     BatchRejectedError,
     CollectionError,
     FootfallError,
     InvalidMessageError,
+    MissingScopeError,
     OriginNotAllowedError,
     SpoolFullError,
     SpoolUnavailableError,
@@ -36,6 +39,8 @@ STATUS_BY_ERROR: tuple[tuple[type[FootfallError], int], ...] = (
     (BatchRejectedError, 400),
     (InvalidMessageError, 400),
     (WriteKeyError, 401),
+    (ApiKeyError, 401),
+    (MissingScopeError, 403),
     (OriginNotAllowedError, 403),
     (SpoolFullError, 429),
     (SpoolUnavailableError, 503),
@@ -54,13 +59,15 @@ def json_response(body: dict, status: int, headers: dict[str, str] | None = None
 
 def error_response(error: FootfallError) -> Response:
     """The HTTP response for a Footfall error."""
-    if isinstance(error, CollectionError):
+    if isinstance(error, (CollectionError, ApiAccessError)):
         body = error.details()
     else:
         body = {"code": "invalid_request", "message": str(error)}
     headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, SpoolFullError) else None
     if isinstance(error, WriteKeyError):
         headers = {"WWW-Authenticate": 'Basic realm="footfall"'}
+    if isinstance(error, ApiKeyError):
+        headers = {"WWW-Authenticate": 'Bearer realm="footfall"'}
     return json_response(body, status_of(error), headers)
 
 

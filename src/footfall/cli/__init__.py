@@ -60,6 +60,7 @@ def _register_commands() -> None:
     from footfall.cli import data  # noqa: F401
     from footfall.cli import identity  # noqa: F401
     from footfall.cli import collect  # noqa: F401
+    from footfall.cli import api_keys  # noqa: F401
     from footfall.cli import visits  # noqa: F401
 
 
