@@ -43,7 +43,7 @@ def init(
 
 @app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="What the files hold: events, receipts, stores or products.")],
+    kind: Annotated[str, typer.Argument(help="What the files hold: events, receipts, stores, products or postcodes.")],
     files: Annotated[list[Path], typer.Argument(help="CSV, TSV, JSONL or Parquet files; each is imported all-or-nothing.")],
     project: ProjectOption = Path("."),
     map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a column: SOURCE=FIELD (repeatable).")] = None,
@@ -143,6 +143,7 @@ def demo(
     world = project / "world"
     manifest = _generate(world, customers, stores, days, seed)
     plan = [("stores", [world / "stores.parquet"]), ("products", [world / "products.parquet"]),
+            ("postcodes", [world / "postcodes.parquet"]),
             ("events", sorted((world / "events").glob("*.parquet"))),
             ("receipts", sorted((world / "receipts").glob("*.parquet")))]
     with Importer(opened, source="demo") as importer, progress_bar() as progress:

@@ -3,7 +3,7 @@
 Nothing from a file is written unless every row passed validation; the rows that survive dedupe are
 committed to the lake in one atomic batch (`Lake.commit`). Re-importing a file adds nothing: events
 are deduplicated by message_id (receipts get a stable message_id from store and receipt id), and
-reference tables (stores, products) are upserted by key.
+reference tables (stores, products, postcodes) are upserted by key.
 
 An `Importer` holds the lake's writer lock for its lifetime, so the message ids it caches for
 deduplication stay true while it imports many files (the chunks of a large world, for instance).
@@ -31,8 +31,8 @@ from footfall.opstore import imports, operational_engine
 from footfall.project import Project
 from footfall.schema import REFERENCE_KEYS
 
-Kind = Literal["events", "receipts", "stores", "products"]
-KINDS: tuple[Kind, ...] = ("events", "receipts", "stores", "products")
+Kind = Literal["events", "receipts", "stores", "products", "postcodes"]
+KINDS: tuple[Kind, ...] = ("events", "receipts", "stores", "products", "postcodes")
 
 
 @dataclass

@@ -23,6 +23,7 @@ from footfall.schema import (
     EVENTS,
     ORDER_LINES,
     PRODUCTS,
+    POSTCODES,
     PROMOTIONS,
     REALMS,
     RECEIPTS,
@@ -237,9 +238,21 @@ def prepare_products(source: pa.Table, ctx: PrepareContext) -> Prepared:
     return Prepared({"products": table}, table.num_rows, ignored)
 
 
+def prepare_postcodes(source: pa.Table, ctx: PrepareContext) -> Prepared:
+    file = ctx.file
+    required = ("postcode", "lat", "lon")
+    table, ignored = conform(source, POSTCODES, file, ctx.timezone, required=required)
+    require_values(table, file, required)
+    require_unique(table, file, "postcode")
+    require_range(table, file, "lat", -90, 90)
+    require_range(table, file, "lon", -180, 180)
+    return Prepared({"postcodes": table}, table.num_rows, ignored)
+
+
 PREPARERS: dict[str, Callable[[pa.Table, PrepareContext], Prepared]] = {
     "events": prepare_events,
     "receipts": prepare_receipts,
     "stores": prepare_stores,
     "products": prepare_products,
+    "postcodes": prepare_postcodes,
 }

@@ -151,6 +151,17 @@ PRODUCTS = pa.schema(
     ]
 )
 
+# A postcode directory: where a postcode is (the centroid of its addresses). Full postcodes ("M4 6QT")
+# and outward codes (districts, "M4") may both appear; lookups ignore case and spaces. Real projects
+# import a national directory (e.g. ONS NSPL); profiles place people without location pings with it.
+POSTCODES = pa.schema(
+    [
+        pa.field("postcode", pa.string(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+    ]
+)
+
 # POS receipts as exported by a till system: one row per receipt line (receipt fields repeated), or one
 # row per receipt without sku when only totals are known. Imported into `events` (Order Completed,
 # channel pos) and `order_lines`.
@@ -181,10 +192,11 @@ LAKE_TABLES: dict[str, pa.Schema] = {
     "order_lines": ORDER_LINES,
     "stores": STORES,
     "products": PRODUCTS,
+    "postcodes": POSTCODES,
 }
 PARTITIONED_TABLES = ("events", "order_lines")
 # The key a reference table is upserted by.
-REFERENCE_KEYS = {"stores": "store_id", "products": "sku"}
+REFERENCE_KEYS = {"stores": "store_id", "products": "sku", "postcodes": "postcode"}
 
 
 def receipt_message_id(store_id: str, receipt_id: str) -> str:

@@ -25,11 +25,12 @@ from footfall.errors import FootfallError
 from footfall.synth.behaviour import plan_life
 from footfall.synth.trail import Trail
 from footfall.synth.people import MAX_CUSTOMERS, make_person
+from footfall.synth.postcodes import write_postcode_directory
 from footfall.synth.setting import Setting, build_setting
 from footfall.synth.writer import TRUTH_TABLES, ChunkWriter, concatenate_truth_parts, write_reference_tables
 
 MANIFEST = "manifest.json"
-_OUTPUTS = ("events", "receipts", "truth", "stores.parquet", "products.parquet", MANIFEST)
+_OUTPUTS = ("events", "receipts", "truth", "stores.parquet", "products.parquet", "postcodes.parquet", MANIFEST)
 
 
 class WorldParameterError(FootfallError):
@@ -55,6 +56,7 @@ class WorldManifest:
         default_factory=lambda: {
             "stores": "stores.parquet",
             "products": "products.parquet",
+            "postcodes": "postcodes.parquet",
             "events": "events",
             "receipts": "receipts",
             **{name: f"truth/{name}.parquet" for name in TRUTH_TABLES},
@@ -170,6 +172,7 @@ def generate(
             for future in as_completed(futures):
                 collect(futures[future], future.result())
     concatenate_truth_parts(out, len(chunks))
+    row_counts["postcodes"] = write_postcode_directory(out)
     row_counts.update(totals)
     manifest = WorldManifest(
         out_dir=str(out.resolve()),
