@@ -62,6 +62,7 @@ def _register_commands() -> None:
     from footfall.cli import collect  # noqa: F401
     from footfall.cli import api_keys  # noqa: F401
     from footfall.cli import visits  # noqa: F401
+    from footfall.cli import profiles  # noqa: F401
 
 
 def main() -> None:

@@ -233,3 +233,18 @@ def profiles_table(warehouse: Warehouse) -> Table:
     if PROFILES_TABLE not in warehouse.materialized_tables():
         raise ProfilesMissingError()
     return warehouse.table(PROFILES_TABLE)
+
+
+def summarise_profiles(profiles: Table) -> dict[str, object]:
+    """Counts that say whether a build looks right: persons, homes by source, channel mix."""
+    row = profiles.aggregate(
+        persons=profiles.count(),
+        homes_from_pings=profiles.count(where=profiles.home_source == "pings"),
+        homes_from_postcode=profiles.count(where=profiles.home_source == "postcode"),
+        median_nearest_store_km=profiles.nearest_store_km.median(),
+        buyers_online_only=profiles.count(where=profiles.channel_mix == "online"),
+        buyers_offline_only=profiles.count(where=profiles.channel_mix == "offline"),
+        buyers_both=profiles.count(where=profiles.channel_mix == "both"),
+        store_visitors=profiles.count(where=profiles.store_visits > 0),
+    ).to_pyarrow().to_pylist()[0]
+    return row
