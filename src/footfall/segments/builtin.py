@@ -17,10 +17,12 @@ BUILTIN_SEGMENTS: dict[str, str] = {
     # Online-only customers who live near a store: the cheapest people to bring into one.
     "online_only_near_store": 'did "Order Completed"[realm=online] and not did "Order Completed"[realm=offline]'
                               ' and not did "Store Visited" and nearest_store_km < 8',
-    # Lapsed store customers still active online: bought in a store, not lately, browsing online now.
+    # Lapsed store customers still active online: bought in a store but not in the last 45 days, browsing
+    # (not buying) online in the last 30. ROPO shoppers between purchases and event attendees are
+    # engaged with the stores, not lapsed, so they are left out.
     "lapsed_store_active_online": 'did "Order Completed"[realm=offline] and not did "Order Completed"[realm=offline] in 45d'
                                   ' and did "Product Viewed" in 30d and not did "Order Completed"[realm=online]'
-                                  ' and not in segment ropo',
+                                  ' and not in segment ropo and not did "Event Checked In"',
     # Event attendees: checked in at an in-store event.
     "event_attendees": 'did "Event Checked In"',
     # Store-only customers: buy in stores, nothing online.
