@@ -176,3 +176,41 @@ class MissingScopeError(ApiAccessError):
 
     def details(self) -> dict[str, object]:
         return {**super().details(), "scope": self.scope}
+
+
+# -- named things and definitions (segments; campaigns later): HTTP 404 / 409 / 422 in the API --------
+class NotFoundError(FootfallError):
+    """A named thing (a segment, ...) does not exist; the message says how to list what does."""
+
+
+class AlreadyExistsError(FootfallError):
+    """A name is taken (a segment, ...); the message says how to replace it instead."""
+
+
+class ReadOnlyError(FootfallError):
+    """A built-in definition cannot be changed or replaced."""
+
+
+class InvalidDefinitionError(FootfallError):
+    """A definition a person wrote (a segment's text, ...) is invalid at a known place in one field."""
+
+    code = "invalid_definition"
+
+    def __init__(self, message: str, field: str, position: int | None = None, expected: str | None = None) -> None:
+        self.field, self.position, self.expected = field, position, expected
+        super().__init__(message)
+
+    def details(self) -> dict[str, object]:
+        """The field at fault and, for text, the 0-based position and what was expected there."""
+        body: dict[str, object] = {"code": self.code, "message": str(self).split("\n")[0], "field": self.field}
+        if self.position is not None:
+            body["position"] = self.position
+        if self.expected is not None:
+            body["expected"] = self.expected
+        return body
+
+
+class WarehouseBusyError(FootfallError):
+    """The warehouse file is locked by another process (DuckDB allows one writer); retry shortly."""
+
+    retry_after_s = 5

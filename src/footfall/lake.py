@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from footfall.schema import LAKE_TABLES, PARTITIONED_TABLES
+from footfall.schema.tables import PARTITION_COLUMNS
 
 STAGING = "_staging"
 COMMIT_MARKER = "COMMITTED"
@@ -59,13 +60,13 @@ def partition_of(micros: np.ndarray) -> np.ndarray:
     return micros.astype("datetime64[us]").astype("datetime64[M]")
 
 
-def split_by_partition(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """(YYYY-MM, rows) per UTC month of `timestamp`, as zero-copy slices of the table sorted by month.
+def split_by_partition(table: pa.Table, column: str = "timestamp") -> Iterator[tuple[str, pa.Table]]:
+    """(YYYY-MM, rows) per UTC month of `column`, as zero-copy slices of the table sorted by month.
 
     Sorting is by month only and stable, so rows keep their order within a month, and a table that
     is already in month order (the output of an earlier split) is not copied again.
     """
-    micros = table["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    micros = table[column].cast(pa.int64()).to_numpy(zero_copy_only=False)
     months = partition_of(micros).astype(np.int64)
     if len(months) > 1 and not bool(np.all(months[:-1] <= months[1:])):
         order = np.argsort(months, kind="stable")
@@ -157,7 +158,7 @@ class Lake:
         for name, rows in tables.items():
             rows = rows.cast(LAKE_TABLES[name])
             if name in PARTITIONED_TABLES:
-                for month, part in split_by_partition(rows):
+                for month, part in split_by_partition(rows, PARTITION_COLUMNS.get(name, "timestamp")):
                     relative = Path(name) / month / f"{batch_id}.parquet"
                     _write_parquet(part, staging / relative)
                     staged.append(relative)

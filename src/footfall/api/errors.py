@@ -17,17 +17,22 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from footfall.errors import (
+    AlreadyExistsError,
     ApiAccessError,
     ApiKeyError,
     BatchRejectedError,
     CollectionError,
     FootfallError,
+    InvalidDefinitionError,
     InvalidMessageError,
     MissingScopeError,
+    NotFoundError,
     OriginNotAllowedError,
+    ReadOnlyError,
     SpoolFullError,
     SpoolUnavailableError,
     TooLargeError,
+    WarehouseBusyError,
     WriteKeyError,
 )
 
@@ -45,6 +50,11 @@ STATUS_BY_ERROR: tuple[tuple[type[FootfallError], int], ...] = (
     (SpoolFullError, 429),
     (SpoolUnavailableError, 503),
     (CollectionError, 400),
+    (NotFoundError, 404),
+    (AlreadyExistsError, 409),
+    (ReadOnlyError, 403),
+    (InvalidDefinitionError, 422),
+    (WarehouseBusyError, 503),
     (FootfallError, 400),
 )
 
@@ -59,11 +69,13 @@ def json_response(body: dict, status: int, headers: dict[str, str] | None = None
 
 def error_response(error: FootfallError) -> Response:
     """The HTTP response for a Footfall error."""
-    if isinstance(error, (CollectionError, ApiAccessError)):
+    if isinstance(error, (CollectionError, ApiAccessError, InvalidDefinitionError)):
         body = error.details()
     else:
-        body = {"code": "invalid_request", "message": str(error)}
-    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, SpoolFullError) else None
+        code = {404: "not_found", 409: "already_exists", 403: "read_only", 503: "busy"}.get(status_of(error), "invalid_request")
+        body = {"code": code, "message": str(error)}
+    busy = isinstance(error, (SpoolFullError, WarehouseBusyError))
+    headers = {"Retry-After": str(error.retry_after_s)} if busy else None
     if isinstance(error, WriteKeyError):
         headers = {"WWW-Authenticate": 'Basic realm="footfall"'}
     if isinstance(error, ApiKeyError):

@@ -186,15 +186,46 @@ RECEIPTS = pa.schema(
     ]
 )
 
-# Tables stored in the lake, by name. Partitioned tables are split by UTC month of `timestamp`.
+# Segment membership over time (`footfall.segments.membership`), kept in the lake so both engines read
+# it and one atomic commit records an evaluation whole: a row per person entering or leaving a segment
+# (`change`: entered / exited) and a row per evaluation (its size and counts). `at` is the evaluation's
+# as_of, the moment the members were computed for.
+SEGMENT_CHANGES = pa.schema(
+    [
+        pa.field("segment", pa.string(), nullable=False),
+        pa.field("person_id", pa.string(), nullable=False),
+        pa.field("change", pa.string(), nullable=False),
+        pa.field("at", UTC_TIMESTAMP, nullable=False),
+        pa.field("evaluation_id", pa.string(), nullable=False),
+    ]
+)
+SEGMENT_EVALUATIONS = pa.schema(
+    [
+        pa.field("evaluation_id", pa.string(), nullable=False),
+        pa.field("segment", pa.string(), nullable=False),
+        pa.field("at", UTC_TIMESTAMP, nullable=False),
+        pa.field("evaluated_at", UTC_TIMESTAMP, nullable=False),
+        pa.field("engine", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("entered", pa.int64(), nullable=False),
+        pa.field("exited", pa.int64(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+    ]
+)
+
+# Tables stored in the lake, by name. Partitioned tables are split by UTC month of `timestamp` (or
+# the column `PARTITION_COLUMNS` names).
 LAKE_TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "order_lines": ORDER_LINES,
     "stores": STORES,
     "products": PRODUCTS,
     "postcodes": POSTCODES,
+    "segment_changes": SEGMENT_CHANGES,
+    "segment_evaluations": SEGMENT_EVALUATIONS,
 }
-PARTITIONED_TABLES = ("events", "order_lines")
+PARTITIONED_TABLES = ("events", "order_lines", "segment_changes", "segment_evaluations")
+PARTITION_COLUMNS = {"segment_changes": "at", "segment_evaluations": "at"}
 # The key a reference table is upserted by.
 REFERENCE_KEYS = {"stores": "store_id", "products": "sku", "postcodes": "postcode"}
 
