@@ -26,7 +26,11 @@ MAX_STEPS = 10
 
 
 class FunnelDefinitionError(FootfallError):
-    """A funnel step or window that cannot be read."""
+    """A funnel step or window that cannot be read; `.position` (0-based, in the step) when known."""
+
+    def __init__(self, message: str, position: int | None = None, expected: str | None = None) -> None:
+        self.position, self.expected = position, expected
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,25 @@ def parse_step(text: str):
     stripped = text.strip()
     if not stripped:
         raise FunnelDefinitionError("a funnel step is empty: give an event name, e.g. \"Store Visited\"")
+    prefix = "did "
+    name_end = len(stripped)
     if not stripped.startswith('"'):
         name, bracket, rest = stripped.partition("[")
+        name_end = len(name)
         stripped = f'"{name.strip()}"' + (bracket + rest if bracket else "")
+        shift = len(name) - len(name.strip()) - 2  # the quotes added around the name
+    else:
+        shift = 0
     try:
-        rule = parse(f"did {stripped}")
+        rule = parse(prefix + stripped)
     except SegmentSyntaxError as exc:
-        raise FunnelDefinitionError(f"funnel step {text!r}: {exc}") from None
+        # Back to a position in the step as it was written (before "did " and the added quotes).
+        position = exc.position - len(prefix)
+        position = max(0, min(position, name_end) if position <= name_end else position + shift)
+        raise FunnelDefinitionError(
+            f"funnel step {text!r}: expected {exc.expected} at column {position + 1}\n{text}\n{' ' * position}^",
+            position, exc.expected,
+        ) from None
     if type(rule).__name__ != "Did" or rule.window is not None or rule.count.value != 1:
         raise FunnelDefinitionError(f"funnel step {text!r}: give an event and filters only, e.g. Order Completed[channel=pos]")
     return rule
