@@ -1,0 +1,241 @@
+"""`refresh_segments`: bring segments up to date after a load by re-evaluating only who may have changed.
+
+A person's result for a rule at `as_of` depends on their events with timestamps up to `as_of` (and,
+for windowed conditions, after `as_of - window`), their profile and the persons table. Between two
+refreshes (`before` → `as_of`) it can only change for:
+
+1. people with newly rolled-up events (the cube parts added since this segment's last refresh) —
+   late events included, whatever day they land on;
+2. people with an event that time carried across a boundary: one in `(before, as_of]` now counts
+   (it was in the future), one in `(before - w, as_of - w]` has slid out of a window `w` of the rule
+   (or of a segment it refers to). The cube's first/last times per person-day find them without
+   per-person state: a row whose `[first_at, last_at]` meets the interval may hold such an event.
+
+Everyone else keeps their result, so the new members are (old members − affected) ∪ (affected people
+who match), with the rule compiled by the ordinary compiler against the rollups restricted to the
+affected people (`RollupView`). The whole segment is evaluated again (still from the rollups) when that
+argument does not hold: the first refresh, a changed definition, a rebuild of the rollups (identity
+changed), `as_of` moving backwards, or a rule that reads profile traits (profiles are rebuilt whole).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ibis.expr.types import Table
+
+from footfall.lake import fsync_path
+from footfall.segments.compiler import compile_rule
+from footfall.segments.rollup_eval import RollupView, _utc
+from footfall.segments.rollups import CUBE, RollupUpdate, files_table, rollup_dir, update_rollups
+from footfall.segments.rules import And, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, rule_to_json
+
+STATE_DIR = "segments"
+MEMBERS = pa.schema([pa.field("person_id", pa.string())])
+SegmentLookup = Callable[[str], "Rule | str | None"]
+
+
+@dataclass
+class RefreshReport:
+    """What refreshing one segment touched and changed."""
+
+    segment: str
+    mode: str  # "incremental" or "full"
+    reason: str  # why a full evaluation, or what the incremental one looked at
+    as_of: datetime
+    new_batches: int
+    new_events: int
+    persons_evaluated: int | None  # None: everyone
+    members: int
+    entered: int
+    exited: int
+
+
+@dataclass
+class _State:
+    rule: dict
+    as_of: str
+    generation: str
+    cube_parts: list[str]
+    members_file: str
+
+
+@dataclass
+class _RuleShape:
+    """What a rule (with the segments it refers to) reads: windows in hours, and whether traits."""
+
+    windows: set[int]
+    traits: bool = False
+
+
+def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _RuleShape:
+    shape = _RuleShape(set())
+    stack = [rule]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.rules)
+        elif isinstance(node, Not):
+            stack.append(node.rule)
+        elif isinstance(node, (Did, Sequence)):
+            if node.window is not None:
+                shape.windows.add(node.window.hours)
+        elif isinstance(node, (Trait, NearStore)):
+            shape.traits = True
+        elif isinstance(node, InSegment) and node.name not in seen:
+            found = lookup(node.name)
+            if isinstance(found, str):
+                from footfall.segments.language import parse
+
+                found = parse(found)
+            if found is not None:
+                inner = _shape(found, lookup, (*seen, node.name))
+                shape.windows |= inner.windows
+                shape.traits |= inner.traits
+    return shape
+
+
+def _state_dir(warehouse: Any, name: str) -> Path:
+    return rollup_dir(warehouse.project) / STATE_DIR / name
+
+
+def _load_state(directory: Path) -> _State | None:
+    path = directory / "state.json"
+    if not path.exists():
+        return None
+    return _State(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def _save_state(directory: Path, state: _State, members: pa.Table) -> None:
+    """Members file first, then the state naming it, replaced atomically; the old members file goes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = _load_state(directory)
+    pq.write_table(members.select(["person_id"]).cast(MEMBERS), directory / state.members_file)
+    fsync_path(directory / state.members_file)
+    temporary = directory / f".state.{uuid.uuid4().hex}"
+    temporary.write_text(json.dumps(asdict(state)), encoding="utf-8")
+    fsync_path(temporary)
+    os.replace(temporary, directory / "state.json")
+    fsync_path(directory)
+    if previous is not None and previous.members_file != state.members_file:
+        (directory / previous.members_file).unlink(missing_ok=True)
+
+
+def _bind(warehouse: Any, data: pa.Table) -> Table:
+    from footfall.identity.engine import bind
+
+    return bind(warehouse, f"_refresh_persons_{uuid.uuid4().hex[:12]}", data)
+
+
+def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], before: datetime,
+                      as_of: datetime, windows: set[int]) -> pa.Table:
+    """person_id of everyone whose result may differ between `before` and `as_of` (module docstring)."""
+    directory = rollup_dir(warehouse.project)
+    added = files_table(warehouse, [directory / p for p in new_parts], CUBE).select("person_id")
+    intervals = [(before, as_of)] if as_of > before else []
+    intervals += [(before - timedelta(hours=h), as_of - timedelta(hours=h)) for h in sorted(windows) if as_of > before]
+    cube = view.cube
+    sliding = []
+    for start, end in intervals:
+        lit = lambda moment: ibis.literal(moment, type=cube.first_at.type())  # noqa: E731
+        day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        rows = cube.filter(cube.day >= lit(day_start), cube.day <= lit(end),
+                           cube.first_at <= lit(end), cube.last_at > lit(start))
+        sliding.append(rows.select("person_id"))
+    union = ibis.union(added, *sliding, distinct=True) if sliding else added.distinct()
+    persons = warehouse.table("persons").select("person_id")
+    return warehouse.to_arrow(union.semi_join(persons, "person_id"))
+
+
+def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, update: RollupUpdate,
+                    lookup: SegmentLookup) -> tuple[RefreshReport, pa.Table]:
+    """Refresh one segment against already-updated rollups; returns the report and the members."""
+    as_of = _utc(as_of)
+    manifest = update.manifest
+    directory = _state_dir(warehouse, name)
+    state = _load_state(directory)
+    rule_json = rule_to_json(rule)
+    shape = _shape(rule, lookup)
+    view = RollupView(warehouse, manifest)
+    reason = None
+    if state is None:
+        reason = "first refresh"
+    elif state.rule != rule_json:
+        reason = "definition changed"
+    elif state.generation != manifest.generation:
+        reason = "rollups rebuilt (identity changed)"
+    elif _utc(datetime.fromisoformat(state.as_of)) > as_of:
+        reason = "as_of moved back"
+    elif shape.traits:
+        reason = "reads profile traits"
+    old_members = (pq.read_table(directory / state.members_file) if state is not None and reason is None
+                   else MEMBERS.empty_table())
+    if reason is not None:
+        members = warehouse.to_arrow(_compile(rule, view, as_of, lookup)).select(["person_id"])
+        evaluated = None
+        new_parts = manifest.cube
+    else:
+        new_parts = [p for p in manifest.cube if p not in set(state.cube_parts)]
+        before = _utc(datetime.fromisoformat(state.as_of))
+        affected = _affected_persons(warehouse, view, new_parts, before, as_of, shape.windows)
+        evaluated = affected.num_rows
+        kept = old_members.filter(pa.compute.invert(pa.compute.is_in(old_members["person_id"], affected["person_id"])))
+        if affected.num_rows:
+            restricted = RollupView(warehouse, manifest, persons=_bind(warehouse, affected))
+            found = warehouse.to_arrow(_compile(rule, restricted, as_of, lookup)).select(["person_id"])
+            members = pa.concat_tables([kept.cast(MEMBERS), found.cast(MEMBERS)])
+        else:
+            members = kept
+        reason = f"{evaluated} persons with new events or events crossing a window edge"
+    previous_members = (pq.read_table(directory / state.members_file) if state is not None
+                        else MEMBERS.empty_table())
+    _save_state(directory, _State(rule_json, as_of.isoformat(), manifest.generation, list(manifest.cube),
+                                  f"members-{uuid.uuid4().hex[:12]}.parquet"), members)
+    old_ids, new_ids = set(previous_members["person_id"].to_pylist()), set(members["person_id"].to_pylist())
+    report = RefreshReport(
+        segment=name, mode="full" if evaluated is None else "incremental", reason=reason, as_of=as_of,
+        new_batches=update.batches, new_events=update.events, persons_evaluated=evaluated,
+        members=len(new_ids), entered=len(new_ids - old_ids), exited=len(old_ids - new_ids))
+    return report, members
+
+
+def _compile(rule: Rule, view: RollupView, as_of: datetime, lookup: SegmentLookup) -> Table:
+    return compile_rule(rule, view, as_of, segments=lookup, counts=lambda did: view.counts(did, as_of))
+
+
+def refresh_segments(warehouse: Any, segments: dict[str, Rule | str], as_of: datetime,
+                     lookup: SegmentLookup | None = None,
+                     progress: Callable[[str], None] | None = None) -> list[RefreshReport]:
+    """Update the rollups from new lake batches, then refresh each segment (name → rule or text)."""
+    from footfall.segments.language import parse
+
+    rules = {name: parse(rule) if isinstance(rule, str) else rule for name, rule in segments.items()}
+    update = update_rollups(warehouse, progress)
+    find = lookup or (lambda name: rules.get(name))
+    reports = []
+    for name, rule in rules.items():
+        if progress:
+            progress(f"refreshing {name}")
+        reports.append(refresh_segment(warehouse, name, rule, as_of, update, find)[0])
+    return reports
+
+
+def refreshed_members(warehouse: Any, name: str) -> pa.Table:
+    """The members recorded by the last refresh of a segment (empty before the first)."""
+    directory = _state_dir(warehouse, name)
+    state = _load_state(directory)
+    return pq.read_table(directory / state.members_file) if state else MEMBERS.empty_table()
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

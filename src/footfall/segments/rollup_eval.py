@@ -1,0 +1,108 @@
+"""Segment conditions compiled against the rollups instead of the raw events.
+
+`RollupView` stands in for the warehouse when a rule is compiled (`compile_rule(..., warehouse=view,
+counts=view.counts)`): its `events` and `event_persons` are the owner-stamped event log, so the
+compiler's raw paths (sequences, filters the cube cannot answer) read no `event_persons` join over
+all history; its `counts` answers `did` conditions from the cube wherever the filters name only cube
+dimensions. Restricted to some persons (`persons=`), every table it hands out is cut to them, which
+is how a refresh re-evaluates only the people whose result may have changed.
+
+Windows are exact timestamps, not calendar days: `(as_of - window, as_of]`. Whole UTC days inside
+the window come from the cube; the partial days at either end (the day `as_of` falls in and the day
+the window starts in) come from the event log, filtered to those hours only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import ibis
+from ibis.expr.types import Table
+
+from footfall.segments.compiler import compare, event_condition_counts
+from footfall.segments.rollups import CUBE, CUBE_DIMS, PERSON_EVENTS, Manifest, files_table, rollup_dir
+from footfall.segments.rules import Did
+
+DAY = timedelta(days=1)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def cube_answers(did: Did) -> bool:
+    """Whether the cube holds what the condition's filters look at."""
+    return all(f.field in CUBE_DIMS for f in did.filters)
+
+
+class RollupView:
+    """The rollups as tables of a warehouse's engine, usable wherever the compiler wants a warehouse."""
+
+    def __init__(self, warehouse: Any, manifest: Manifest, persons: Table | None = None) -> None:
+        self.base = warehouse
+        self.engine, self.project, self.con, self.lake = warehouse.engine, warehouse.project, warehouse.con, warehouse.lake
+        directory = rollup_dir(warehouse.project)
+        self.cube = files_table(warehouse, [directory / p for p in manifest.cube], CUBE)
+        self.events = files_table(warehouse, [directory / p for p in manifest.person_events], PERSON_EVENTS)
+        self.persons = persons
+        if persons is not None:
+            self.cube = self.cube.semi_join(persons, "person_id")
+            self.events = self.events.semi_join(persons, "person_id")
+
+    # -- what the compiler asks a warehouse for -------------------------------------------------
+    def table(self, name: str) -> Table:
+        if name == "events":
+            return self.events
+        if name == "event_persons":
+            return self.events.select("message_id", "person_id")
+        if name == "persons" and self.persons is not None:
+            return self.persons
+        return self.base.table(name)
+
+    def materialized_tables(self) -> list[str]:
+        return self.base.materialized_tables()
+
+    def to_arrow(self, expr: Any) -> Any:
+        return self.base.to_arrow(expr)
+
+    # -- did conditions -------------------------------------------------------------------------
+    def counts(self, did: Did, as_of: datetime) -> Table:
+        """person_id, n, first_at, last_at of the events matching `did` in its window (like
+        `event_condition_counts`): whole days from the cube, partial days from the event log."""
+        if not cube_answers(did):
+            return event_condition_counts(self, did, as_of)
+        as_of = _utc(as_of)
+        last_day = _floor_day(as_of)  # the day as_of falls in: partial
+        lower = as_of - timedelta(hours=did.window.hours) if did.window is not None else None
+        first_day = _floor_day(lower) + DAY if lower is not None else None  # first whole day after lower
+        cube, events = self._matching(self.cube, did), self._matching(self.events, did)
+        at = lambda moment, column: ibis.literal(moment, type=column.type())  # noqa: E731
+        ts = events.timestamp
+        in_last_day = (ts >= at(last_day, ts)) & (ts <= at(as_of, ts))
+        if lower is None:
+            whole = cube.filter(cube.day < at(last_day, cube.day))
+            partial = events.filter(in_last_day)
+        elif first_day <= last_day:
+            whole = cube.filter(cube.day >= at(first_day, cube.day), cube.day < at(last_day, cube.day))
+            partial = events.filter(((ts > at(lower, ts)) & (ts < at(first_day, ts))) | in_last_day)
+        else:  # a window shorter than the days it spans: all of it from the event log
+            whole = None
+            partial = events.filter(ts > at(lower, ts), ts <= at(as_of, ts))
+        rows = partial.select("person_id", n=ibis.literal(1, type="int64"), first_at=ts, last_at=ts)
+        if whole is not None:
+            rows = ibis.union(rows, whole.select("person_id", n=whole.n.cast("int64"), first_at=whole.first_at,
+                                                 last_at=whole.last_at), distinct=False)
+        return rows.group_by("person_id").aggregate(n=rows.n.sum(), first_at=rows.first_at.min(),
+                                                    last_at=rows.last_at.max())
+
+    @staticmethod
+    def _matching(table: Table, did: Did) -> Table:
+        predicates = [compare(table[f.field], f, f"event field {f.field}") for f in did.filters]
+        if did.event is not None:
+            predicates.append(table.event == did.event)
+        return table.filter(predicates) if predicates else table

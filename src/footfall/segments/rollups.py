@@ -1,0 +1,304 @@
+"""Per-person rollups kept fresh from newly loaded lake batches only: what incremental refresh reads.
+
+Everything lives under `lake/_rollups/` as Parquet, so both engines read the same files:
+
+- `person_events/<YYYY-MM>/<part>.parquet` — the owner-stamped event log: every event that belongs to
+  a person, with its typed columns (not the JSON objects) and the `person_id` that owned it when it
+  was rolled up. Whatever the cube cannot answer (sequences, filters on other columns, the partial
+  days at the edges of a window) reads this instead of joining all events to `event_persons`.
+- `cube/<part>.parquet` — the rollup proper: per person × UTC day × event × realm × channel × store ×
+  fulfilment, `n`, `amount` (sum), `first_at`, `last_at`. Rows are additive: a day that receives late
+  events gets another row in a later part, and readers sum.
+- `manifest.json` — the watermark (which lake event files are rolled up), the parts, and the identity
+  fingerprint the rows were stamped under. A change is committed by writing and fsyncing its parts,
+  then replacing the manifest atomically (write, fsync, rename). A crash before the rename leaves the
+  old manifest, and the orphaned parts are deleted by the next update; after it, the whole change is
+  in. So a batch is never counted twice nor skipped.
+
+What is new: the lake is append-only and each batch writes new files (`events/<YYYY-MM>/<batch>.parquet`),
+so "new" is simply the event files not in the manifest — late events land in old months' folders but
+in new files, and are found like any other.
+
+Identity: rows are keyed by the person that owned the event when it was rolled up. `event_persons`
+is rewritten whole by every `footfall resolve`, and finding which of its rows changed would cost a scan
+of all of it, so a new identity run (`IdentityStore.last_run`) triggers a rebuild from all events — one
+pass, the same order of work as the resolve that caused it. Between runs, `event_persons` may only grow
+by the rows of newly loaded events (identity given by an upstream system); the update checks that its
+row count grew by exactly the new events it owned, and rebuilds otherwise.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from ibis.expr.types import Table
+
+from footfall.lake import fsync_path, split_by_partition
+from footfall.schema.tables import EVENTS
+
+ROLLUP_DIR = "_rollups"
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+JSON_COLUMNS = ("context", "properties", "traits")
+CUBE_DIMS = ("event", "realm", "channel", "store_id", "fulfilment")
+PERSON_EVENTS = pa.schema(
+    [pa.field("person_id", pa.string(), nullable=False),
+     *(f for f in EVENTS if f.name not in JSON_COLUMNS)]
+)
+_TIMESTAMP = EVENTS.field("timestamp").type
+CUBE = pa.schema(
+    [pa.field("person_id", pa.string()), pa.field("day", _TIMESTAMP),
+     *(pa.field(d, pa.string()) for d in CUBE_DIMS),
+     pa.field("n", pa.int64()), pa.field("amount", pa.float64()),
+     pa.field("first_at", _TIMESTAMP), pa.field("last_at", _TIMESTAMP)]
+)
+STREAM_ROWS = 1_000_000
+
+
+@dataclass
+class Manifest:
+    """The committed state of the rollups (see the module docstring)."""
+
+    batches: list[str] = field(default_factory=list)  # lake event files, relative to the lake root
+    cube: list[str] = field(default_factory=list)  # cube parts, relative to the rollup directory
+    person_events: list[str] = field(default_factory=list)
+    identity_run: str | None = None
+    owned_events: int = 0  # rows of event_persons when the rows were stamped
+    generation: str = ""  # changes on every rebuild: segment states made before it are void
+    updated_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT_VERSION, **self.__dict__}
+
+
+@dataclass
+class RollupUpdate:
+    """What one update did: `mode` is unchanged, incremental or rebuild."""
+
+    mode: str
+    batches: int  # lake event files rolled up
+    events: int  # owned events added
+    new_cube_parts: list[str]
+    manifest: Manifest
+
+
+def rollup_dir(project: Any) -> Path:
+    return Path(project.lake_dir) / ROLLUP_DIR
+
+
+def read_manifest(directory: Path) -> Manifest | None:
+    """The committed manifest, or None before the first update (or after a format change)."""
+    path = directory / MANIFEST
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.pop("format", None) != FORMAT_VERSION:
+        return None
+    return Manifest(**data)
+
+
+def _write_manifest(directory: Path, manifest: Manifest) -> None:
+    """Replace the manifest atomically: the commit point of an update."""
+    manifest.updated_at = datetime.now(timezone.utc).isoformat()
+    temporary = directory / f".{MANIFEST}.{uuid.uuid4().hex}"
+    temporary.write_text(json.dumps(manifest.to_json(), indent=1), encoding="utf-8")
+    fsync_path(temporary)
+    os.replace(temporary, directory / MANIFEST)
+    fsync_path(directory)
+
+
+@contextmanager
+def _update_lock(directory: Path) -> Iterator[None]:
+    """One updater at a time (readers take no lock: they read the parts the manifest names)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_orphans(directory: Path, manifest: Manifest | None) -> None:
+    """Delete parts a crashed update wrote but never committed."""
+    kept = set() if manifest is None else {*manifest.cube, *manifest.person_events}
+    for kind in ("cube", "person_events"):
+        for path in (directory / kind).rglob("*.parquet") if (directory / kind).is_dir() else ():
+            if str(path.relative_to(directory)) not in kept:
+                path.unlink()
+    for path in directory.glob(f".{MANIFEST}.*"):
+        path.unlink()
+
+
+def identity_fingerprint(warehouse: Any) -> tuple[str | None, int]:
+    """(latest finished identity run, rows of event_persons): what the rows were stamped under."""
+    from footfall.identity.store import IdentityStore
+
+    with IdentityStore(warehouse.project) as store:
+        run = store.last_run()
+    if "event_persons" not in warehouse.materialized_tables():
+        return (run["run_id"] if run else None), 0
+    owners = warehouse.table("event_persons")
+    return (run["run_id"] if run else None), int(owners.count().to_pyarrow().as_py())
+
+
+def files_table(warehouse: Any, paths: list[Path], schema: pa.Schema) -> Table:
+    """Parquet files as a table of the warehouse's engine (an empty one when there are none)."""
+    if not paths:
+        return ibis.memtable(schema.empty_table())
+    if warehouse.engine == "duckdb":
+        return warehouse.con.read_parquet([str(p) for p in paths])
+    session = warehouse.con._session
+    name = f"footfall_rollup_{uuid.uuid4().hex}"
+    session.read.parquet(*(str(p) for p in paths)).createOrReplaceTempView(name)
+    return warehouse.con.table(name)
+
+
+def stamped_events(warehouse: Any, paths: list[Path]) -> Table:
+    """The owned events of some lake event files, with their person_id (PERSON_EVENTS columns)."""
+    events = files_table(warehouse, paths, EVENTS)
+    owners = warehouse.table("event_persons").select("message_id", "person_id")
+    joined = events.join(owners, "message_id")
+    return joined.select(*PERSON_EVENTS.names)
+
+
+def cube_rows(rows: pa.Table) -> pa.Table:
+    """The cube rows (per person × day × CUBE_DIMS) of some owner-stamped events."""
+    if rows.num_rows == 0:
+        return CUBE.empty_table()
+    day = pc.floor_temporal(rows["timestamp"], unit="day")
+    keyed = pa.table({"person_id": rows["person_id"], "day": day, **{d: rows[d] for d in CUBE_DIMS},
+                      "amount": rows["amount"], "timestamp": rows["timestamp"]})
+    grouped = keyed.group_by(["person_id", "day", *CUBE_DIMS], use_threads=False).aggregate(
+        [("timestamp", "count"), ("amount", "sum"), ("timestamp", "min"), ("timestamp", "max")])
+    grouped = grouped.rename_columns(
+        {"timestamp_count": "n", "amount_sum": "amount", "timestamp_min": "first_at", "timestamp_max": "last_at"})
+    return grouped.select(CUBE.names).cast(CUBE)
+
+
+class _PartWriter:
+    """Writes one update's parts: person_events per month and one cube part; returns their names."""
+
+    def __init__(self, directory: Path, part: str) -> None:
+        self.directory, self.part = directory, part
+        self.monthly: dict[str, pq.ParquetWriter] = {}
+        self.cube: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def add(self, rows: pa.Table) -> None:
+        rows = rows.select(PERSON_EVENTS.names).cast(PERSON_EVENTS)
+        if rows.num_rows == 0:
+            return
+        self.rows += rows.num_rows
+        for month, part in split_by_partition(rows):
+            if month not in self.monthly:
+                path = self.directory / "person_events" / month / f"{self.part}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.monthly[month] = pq.ParquetWriter(path, PERSON_EVENTS, compression="zstd")
+            self.monthly[month].write_table(part.sort_by("timestamp"))
+        if self.cube is None:
+            path = self.directory / "cube" / f"{self.part}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.cube = pq.ParquetWriter(path, CUBE, compression="zstd")
+        self.cube.write_table(cube_rows(rows))
+
+    def close(self) -> tuple[list[str], list[str]]:
+        """Close and fsync the files; (cube parts, person_events parts) relative to the directory."""
+        for writer in [*self.monthly.values(), *([self.cube] if self.cube else [])]:
+            writer.close()
+        person_parts = [f"person_events/{m}/{self.part}.parquet" for m in sorted(self.monthly)]
+        cube_parts = [f"cube/{self.part}.parquet"] if self.cube else []
+        for relative in [*person_parts, *cube_parts]:
+            fsync_path(self.directory / relative)
+        return cube_parts, person_parts
+
+
+def _new_part_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+
+
+def _stream_into(writer: _PartWriter, expr: Table) -> None:
+    for batch in expr.to_pyarrow_batches(chunk_size=STREAM_ROWS):
+        writer.add(pa.Table.from_batches([batch]))
+
+
+def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None) -> RollupUpdate:
+    """Roll up the lake event files not yet in the manifest (or rebuild after an identity run)."""
+    directory = rollup_dir(warehouse.project)
+    lake_root = Path(warehouse.project.lake_dir)
+    with _update_lock(directory):
+        manifest = read_manifest(directory)
+        _remove_orphans(directory, manifest)
+        files = [str(p.relative_to(lake_root)) for p in warehouse.lake.files("events")]
+        run, owned = identity_fingerprint(warehouse)
+        if manifest is None or manifest.identity_run != run:
+            return _rebuild(warehouse, directory, files, run, owned, progress)
+        new = [f for f in files if f not in set(manifest.batches)]
+        if not new:
+            if owned != manifest.owned_events:
+                return _rebuild(warehouse, directory, files, run, owned, progress)
+            return RollupUpdate("unchanged", 0, 0, [], manifest)
+        if progress:
+            progress(f"rolling up {len(new)} new lake files")
+        writer = _PartWriter(directory, _new_part_id())
+        _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in new]))
+        cube_parts, person_parts = writer.close()
+        if owned != manifest.owned_events + writer.rows:
+            # event_persons changed otherwise than by owning the new events: stamp everything again
+            _discard(directory, [*cube_parts, *person_parts])
+            return _rebuild(warehouse, directory, files, run, owned, progress)
+        updated = Manifest(
+            batches=[*manifest.batches, *new], cube=[*manifest.cube, *cube_parts],
+            person_events=[*manifest.person_events, *person_parts], identity_run=run, owned_events=owned,
+            generation=manifest.generation)
+        _write_manifest(directory, updated)
+        return RollupUpdate("incremental", len(new), writer.rows, cube_parts, updated)
+
+
+def _discard(directory: Path, parts: list[str]) -> None:
+    for relative in parts:
+        (directory / relative).unlink(missing_ok=True)
+
+
+def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None, owned: int,
+             progress: Callable[[str], None] | None) -> RollupUpdate:
+    """Stamp every lake event file again: a new generation of parts replaces the old one."""
+    if progress:
+        progress(f"rebuilding rollups from {len(files)} lake files")
+    lake_root = Path(warehouse.project.lake_dir)
+    writer = _PartWriter(directory, _new_part_id())
+    if files and "event_persons" in warehouse.materialized_tables():
+        _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in files]))
+    cube_parts, person_parts = writer.close()
+    previous = read_manifest(directory)
+    updated = Manifest(batches=files, cube=cube_parts, person_events=person_parts, identity_run=run,
+                       owned_events=owned, generation=uuid.uuid4().hex)
+    _write_manifest(directory, updated)
+    if previous is not None:  # the old generation's parts are unreferenced now
+        _discard(directory, [p for p in [*previous.cube, *previous.person_events]
+                             if p not in {*cube_parts, *person_parts}])
+    return RollupUpdate("rebuild", len(files), writer.rows, cube_parts, updated)
+
+
+def drop_rollups(project: Any) -> None:
+    """Forget the rollups (the next update rebuilds them)."""
+    directory = rollup_dir(project)
+    if directory.is_dir():
+        with _update_lock(directory):
+            for child in directory.iterdir():
+                if child.name != ".lock":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
