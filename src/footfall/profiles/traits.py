@@ -70,12 +70,17 @@ def _days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
     return (later.epoch_seconds() - earlier.epoch_seconds()) / SECONDS_PER_DAY
 
 
+def _is_touch(pe: Table) -> ibis.Value:
+    """Something the person did (a track, page or screen call), not a passive ping or sighting."""
+    return pe.type.isin(TOUCH_TYPES) & ~pe.event.fill_null("").isin(PASSIVE_EVENTS)
+
+
 def _activity(pe: Table) -> Table:
     """Orders, revenue, first/last seen, visits, events and coupons per person: one pass over events."""
     is_order = pe.event == EventName.ORDER_COMPLETED
     online_order = is_order & (pe.realm == "online")
     offline_order = is_order & (pe.realm == "offline")
-    touch = pe.type.isin(TOUCH_TYPES) & ~pe.event.fill_null("").isin(PASSIVE_EVENTS)
+    touch = _is_touch(pe)
     online_touch = touch & (pe.realm == "online")
     offline_touch = touch & (pe.realm == "offline")
     fulfilment = pe.fulfilment
@@ -117,7 +122,7 @@ def _online_touches_before_first_store_purchase(pe: Table, activity: Table) -> T
     firsts = activity.filter(activity.first_order_offline_at.notnull()).select(
         "person_id", first_store_purchase_at=activity.first_order_offline_at
     )
-    online = pe.filter(pe.realm == "online", pe.type.isin(TOUCH_TYPES)).select("person_id", "timestamp")
+    online = pe.filter(pe.realm == "online", _is_touch(pe)).select("person_id", "timestamp")
     joined = firsts.left_join(online, "person_id")
     return joined.group_by(firsts.person_id).aggregate(
         online_touches_before_first_store_purchase=joined.timestamp.count(
