@@ -36,7 +36,10 @@ def guarded(project):
 
 
 def test_create_api_prints_the_key_once_and_stores_its_hash_with_scopes(project, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")  # the listing's table on one line per key
+    from footfall.cli import console
+
+    monkeypatch.setattr(console, "_width", 250)  # the listing's table on one line per key
+    monkeypatch.setattr(console, "_height", 25)
     code, out, err = run_cli(["keys", "create-api", "crm-sync", "--scope", "segments:read", "--scope",
                               "profiles:read", "--project", str(project.root)], capsys)
     assert code == 0, err

@@ -64,6 +64,7 @@ def _register_commands() -> None:
     from footfall.cli import api_keys  # noqa: F401
     from footfall.cli import visits  # noqa: F401
     from footfall.cli import profiles  # noqa: F401
+    from footfall.cli import segments  # noqa: F401
 
 
 def main() -> None:
