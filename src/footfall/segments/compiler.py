@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import ibis
-import ibis.expr.datatypes as dt
 from ibis import _
 from ibis.expr.types import BooleanValue, Column, Table
 
@@ -44,6 +43,20 @@ EARTH_RADIUS_M = 6_371_008.8
 LINE_FIELDS = ("sku",)
 SegmentLookup = Callable[[str], "Rule | str | None"] | Mapping[str, "Rule | str"]
 EventCounts = Callable[[Did], Table]
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _duckdb_json_text(document: str, path: str) -> str:
+    """DuckDB: the text at a JSON path (None when absent)."""
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")
+def _spark_json_text(document: str, path: str) -> str:
+    """Spark: the text at a JSON path (None when absent)."""
+
+
+# Reading `properties.a.b` per engine, natively (Ibis' JSON type falls back to a Python UDF on Spark).
+JSON_TEXT = {"duckdb": _duckdb_json_text, "spark": _spark_json_text}
 
 
 class SegmentCompileError(FootfallError):
@@ -112,14 +125,12 @@ class _Events:
         """An event column, or a `properties.a.b` path read as the value's type."""
         if not name.startswith("properties."):
             return events[name]
-        node = events.properties.cast(dt.JSON)
-        for key in name.split(".")[1:]:
-            node = node[key]
+        text = JSON_TEXT[self.warehouse.engine](events.properties, "$." + name.split(".", 1)[1])
         if isinstance(value, bool):
-            return node.bool
+            return text.lower() == "true"
         if isinstance(value, (int, float)):
-            return node.float
-        return node.str
+            return text.try_cast("float64")  # a non-number never matches, never fails
+        return text
 
     def matching(self, match: EventMatch, window: Duration | None, keep: tuple[str, ...] = ()) -> Table:
         """(person_id, timestamp, *keep) of the events a match selects; order lines stand in for sku."""
