@@ -22,6 +22,7 @@ from footfall.api.browser import BrowserCors
 from footfall.api.browser import router as browser_router
 from footfall.api.errors import install_error_handlers
 from footfall.api.profiles import router as profiles_router
+from footfall.api.segments import router as segments_router
 from footfall.api.tracking import OPENAPI_COMPONENTS, router
 from footfall.ingest.collector import Collector
 from footfall.ingest.loader import Loader, spool_directory
@@ -86,6 +87,7 @@ def create_app(project: Project, loader_interval_s: float | None = None,
     app.include_router(router)
     app.include_router(browser_router)
     app.include_router(profiles_router)
+    app.include_router(segments_router)
     app.add_middleware(BrowserCors)
 
     @app.get("/health", tags=["operations"], summary="Liveness check")
