@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from footfall.identity import UnknownIdentifierError
-from footfall.profiles import FunnelDefinitionError, funnel, timeline, top_paths
+from footfall.profiles import FunnelDefinitionError, PersonNotFoundError, funnel, timeline, top_paths
 
 
 def test_timeline_by_raw_email_lists_every_event_in_order(scenario):
@@ -36,7 +35,7 @@ def test_timeline_by_user_id_person_id_and_limit(scenario):
 
 
 def test_timeline_of_an_unknown_identifier_says_how_to_find_one(scenario):
-    with scenario.warehouse() as warehouse, pytest.raises(UnknownIdentifierError, match="TYPE:VALUE"):
+    with scenario.warehouse() as warehouse, pytest.raises(PersonNotFoundError, match="TYPE:VALUE"):
         timeline(warehouse, "email:nobody@gmail.com")
 
 
@@ -87,4 +86,5 @@ def test_funnel_step_filters_use_the_segment_language(scenario):
         with pytest.raises(FunnelDefinitionError) as refused:
             funnel(warehouse, ["Product Viewed", "Order Completed[chanel=pos]"])
     assert [r.persons for r in web] == [1, 1]
-    assert refused.value.position == 16 and "unknown event field 'chanel'" in str(refused.value)
+    assert (refused.value.field, refused.value.position) == ("step[1]", 16)
+    assert "unknown event field 'chanel'" in str(refused.value)

@@ -18,19 +18,16 @@ from datetime import datetime, timedelta
 import ibis
 from ibis.expr.types import Table
 
-from footfall.errors import FootfallError
+from footfall.errors import InvalidDefinitionError
 from footfall.profiles.traits import default_as_of
 from footfall.warehouse import Warehouse
 
 MAX_STEPS = 10
 
 
-class FunnelDefinitionError(FootfallError):
-    """A funnel step or window that cannot be read; `.position` (0-based, in the step) when known."""
-
-    def __init__(self, message: str, position: int | None = None, expected: str | None = None) -> None:
-        self.position, self.expected = position, expected
-        super().__init__(message)
+class FunnelDefinitionError(InvalidDefinitionError):
+    """A funnel step or window that cannot be read: `.field` (`step[0]`, `within`), `.position`
+    (0-based, in the step as written) and `.expected` say where and what (HTTP 422 in the API)."""
 
 
 @dataclass(frozen=True)
@@ -56,12 +53,12 @@ def _segment_language():
     return SegmentSyntaxError, parse
 
 
-def parse_step(text: str):
-    """A step (`Name[key=value,...]`, the name quoted or not) as the segment language's EventMatch."""
+def parse_step(text: str, field: str = "step"):
+    """A step (`Name[key=value,...]`, the name quoted or not) as the segment language's `Did` rule."""
     SegmentSyntaxError, parse = _segment_language()
     stripped = text.strip()
     if not stripped:
-        raise FunnelDefinitionError("a funnel step is empty: give an event name, e.g. \"Store Visited\"")
+        raise FunnelDefinitionError("a funnel step is empty: give an event name, e.g. \"Store Visited\"", field)
     prefix = "did "
     name_end = len(stripped)
     if not stripped.startswith('"'):
@@ -79,10 +76,10 @@ def parse_step(text: str):
         position = max(0, min(position, name_end) if position <= name_end else position + shift)
         raise FunnelDefinitionError(
             f"funnel step {text!r}: expected {exc.expected} at column {position + 1}\n{text}\n{' ' * position}^",
-            position, exc.expected,
+            field, position, exc.expected,
         ) from None
     if type(rule).__name__ != "Did" or rule.window is not None or rule.count.value != 1:
-        raise FunnelDefinitionError(f"funnel step {text!r}: give an event and filters only, e.g. Order Completed[channel=pos]")
+        raise FunnelDefinitionError(f"funnel step {text!r}: give an event and filters only, e.g. Order Completed[channel=pos]", field)
     return rule
 
 
@@ -92,7 +89,7 @@ def parse_window(text: str) -> timedelta:
     try:
         rule = parse(f'did "x" in {text.strip()}')
     except SegmentSyntaxError:
-        raise FunnelDefinitionError(f"window {text!r}: use a whole number of hours, days or weeks, e.g. 12h, 14d, 2w") from None
+        raise FunnelDefinitionError(f"window {text!r}: use a whole number of hours, days or weeks, e.g. 12h, 14d, 2w", "within") from None
     return timedelta(hours=rule.window.hours)
 
 
@@ -104,7 +101,7 @@ def _windows(within: Sequence[timedelta | None] | timedelta | None, steps: int) 
     if len(within) == 1:
         return within * (steps - 1)
     if len(within) != steps - 1:
-        raise FunnelDefinitionError(f"{len(within)} windows for {steps} steps: give one for all steps, or one per step after the first ({steps - 1})")
+        raise FunnelDefinitionError(f"{len(within)} windows for {steps} steps: give one for all steps, or one per step after the first ({steps - 1})", "within")
     return within
 
 
@@ -157,8 +154,8 @@ def funnel(warehouse: Warehouse, steps: Sequence[str], within: Sequence[timedelt
     after `as_of` (default: the latest event) and step-1 events before `since` are not counted.
     """
     if not 2 <= len(steps) <= MAX_STEPS:
-        raise FunnelDefinitionError(f"a funnel needs 2 to {MAX_STEPS} steps, not {len(steps)}")
-    rules = [parse_step(step) for step in steps]
+        raise FunnelDefinitionError(f"a funnel needs 2 to {MAX_STEPS} steps, not {len(steps)}", "step")
+    rules = [parse_step(step, f"step[{index}]") for index, step in enumerate(steps)]
     windows = _windows(within, len(steps))
     as_of = as_of or default_as_of(warehouse)
     if as_of is None:  # an empty lake: nobody reached anything

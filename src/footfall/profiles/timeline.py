@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 
-from footfall.errors import FootfallError
-from footfall.identity import find_identifier
+from footfall.errors import FootfallError, NotFoundError
+from footfall.identity import UnknownIdentifierError, find_identifier
 from footfall.identity.lookup import identity_table
 from footfall.profiles.traits import PROFILES_TABLE, build_profiles, person_events
 from footfall.warehouse import Warehouse
@@ -26,8 +26,8 @@ KEY_PROPERTIES = (
 DEFAULT_LIMIT = 200
 
 
-class PersonNotFoundError(FootfallError):
-    """An identifier that resolves to nobody."""
+class PersonNotFoundError(NotFoundError):
+    """An identifier that names nobody: never seen, or detached by merge protection (HTTP 404)."""
 
 
 @dataclass
@@ -77,7 +77,10 @@ def find_person(warehouse: Warehouse, text: str) -> tuple[str, str | None]:
         found = persons.filter(persons.person_id == text).count().to_pyarrow().as_py()
         if found:
             return text, None
-    key = find_identifier(warehouse, text)
+    try:
+        key = find_identifier(warehouse, text)
+    except UnknownIdentifierError as exc:
+        raise PersonNotFoundError(str(exc)) from None
     mapping = identity_table(warehouse, "id_map")
     rows = mapping.filter(mapping.identifier == key).select("person_id").to_pyarrow()["person_id"].to_pylist()
     if not rows or rows[0] is None:
