@@ -212,11 +212,11 @@ def rule_to_json(rule: Rule) -> dict[str, Any]:
 
 
 def _kind_first(data: Any) -> Any:
-    """The same JSON with each rule's `kind` as its first key (easier to read, stable to diff)."""
+    """The same JSON with `kind`, then the subject (`name`, `field`) first in each object: easier to read."""
     if isinstance(data, list):
         return [_kind_first(item) for item in data]
     if isinstance(data, dict):
-        keys = sorted(data, key=lambda key: key != "kind")
+        keys = sorted(data, key=lambda key: 0 if key == "kind" else 1 if key in ("name", "field") else 2)
         return {key: _kind_first(data[key]) for key in keys}
     return data
 

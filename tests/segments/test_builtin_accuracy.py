@@ -1,0 +1,62 @@
+"""Each built-in segment against the synthetic world's true archetypes, and the same members on both engines.
+
+Scores are per true person (a resolved person stands for the true person behind most of its events).
+The bar (precision and recall ≥ 0.9) applies to the people identity resolution kept whole; over
+everyone, splits made by identity resolution (an anonymous cash receipt, a card never used online)
+cost recall for ROPO and lapsed customers and precision for store-only, so a lower floor guards those
+(both sets of figures are in docs/segments.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from footfall.project import open_project
+from footfall.segments import BUILTIN_SEGMENTS, compile_rule, parse, render
+from footfall.synth import WorldManifest
+from footfall.warehouse import open_warehouse
+from tests.segments.conftest import copy_project, world_end
+from tests.segments.test_compiler import share_with_spark
+from tests.segments.truth import TARGETS, load_truth, score
+
+# Over all people, the floor below which a change to a built-in (not identity splits) is to blame.
+OVERALL_FLOOR = 0.7
+
+
+def members_of(project_dir: Path, engine: str, name: str, as_of) -> set[str]:
+    with open_warehouse(open_project(project_dir), engine=engine) as warehouse:
+        table = warehouse.to_arrow(compile_rule(parse(BUILTIN_SEGMENTS[name]), warehouse, as_of))
+    return set(table["person_id"].to_pylist())
+
+
+def test_every_built_in_is_written_in_the_language_and_has_a_target() -> None:
+    assert set(BUILTIN_SEGMENTS) == set(TARGETS)
+    for text in BUILTIN_SEGMENTS.values():
+        assert render(parse(text)) == text  # stored in canonical form
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_SEGMENTS))
+def test_built_in_finds_its_archetype(accuracy_world: tuple[Path, WorldManifest], name: str) -> None:
+    project_dir, manifest = accuracy_world
+    truth = load_truth(project_dir, manifest)
+    result = score(members_of(project_dir, "duckdb", name, world_end(manifest)), name, truth)
+    assert result.complete_precision >= 0.9, result
+    assert result.complete_recall >= 0.9, result
+    assert result.precision >= OVERALL_FLOOR and result.recall >= OVERALL_FLOOR, result
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_built_ins_have_the_same_members_on_duckdb_and_spark(small_segment_world: tuple[Path, WorldManifest],
+                                                             tmp_path: Path) -> None:
+    template, manifest = small_segment_world
+    project = copy_project(template, tmp_path / "project")
+    with open_warehouse(project) as warehouse:
+        share_with_spark(project, warehouse)
+    as_of = world_end(manifest)
+    for name in sorted(BUILTIN_SEGMENTS):
+        on_duckdb = members_of(project.root, "duckdb", name, as_of)
+        assert on_duckdb, f"{name} is empty on the small world: the comparison would prove nothing"
+        assert members_of(project.root, "spark", name, as_of) == on_duckdb, name
