@@ -23,11 +23,16 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
+def utc(row: dict) -> dict:
+    """Timestamps as UTC-aware datetimes (Ibis hands back Spark's timestamps without a zone)."""
+    return {k: v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v for k, v in row.items()}
+
+
 @pytest.fixture(scope="module")
 def profiles(scenario) -> dict[str, dict]:
     """user id → that person's row of the materialised profiles table."""
     with scenario.warehouse() as warehouse:
-        rows = profiles_table(warehouse).to_pyarrow().to_pylist()
+        rows = [utc(row) for row in profiles_table(warehouse).to_pyarrow().to_pylist()]
     by_person = {row["person_id"]: row for row in rows}
     return {user: by_person[person] for user, person in scenario.persons.items()}
 
