@@ -11,7 +11,7 @@ import pytest
 
 from footfall.identity import IdentitySettings, resolve_identities
 from footfall.project import Project, open_project
-from footfall.segments import SegmentCompileError, compile_rule, parse
+from footfall.segments import SegmentCompileError, compile_rule, event_condition_counts, parse
 from footfall.warehouse import DERIVED_DIR, open_warehouse
 from tests.identity.conftest import event, identify, load
 
@@ -106,9 +106,14 @@ def share_with_spark(project: Project, warehouse) -> None:
         pq.write_table(warehouse.to_arrow(warehouse.table(name)), folder / "part-0.parquet")
 
 
-def members(project: Project, engine: str, text: str, **kwargs) -> set[str]:
-    """Members of a rule as user ids (each hand-written person has exactly one)."""
+def members(project: Project, engine: str, text: str, per_condition: bool = False, **kwargs) -> set[str]:
+    """Members of a rule as user ids (each hand-written person has exactly one).
+
+    per_condition: aggregate each did condition on its own (the path rollups plug into) instead of
+    all in one pass."""
     with open_warehouse(project, engine=engine) as warehouse:
+        if per_condition:
+            kwargs["counts"] = lambda did: event_condition_counts(warehouse, did, AS_OF)
         ids = warehouse.to_arrow(warehouse.table("id_map").filter(lambda t: t.identifier_type == "user_id")
                                  .select("identifier", "person_id"))
         user_of = dict(zip(ids["person_id"].to_pylist(), ids["identifier"].to_pylist()))
@@ -129,12 +134,20 @@ def test_members_match_the_hand_written_truth(compiled_project: Project, engine:
     assert members(compiled_project, engine, text, segments=LOOKUP) == expected
 
 
-def test_one_expression_for_a_whole_rule_without_executing(compiled_project: Project) -> None:
-    text = 'did "Product Viewed" >= 2 in 30d and not did "Order Completed"[channel=web] in 30d and orders_offline >= 1'
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0][:60] for c in CASES])
+def test_per_condition_counts_give_the_same_members(compiled_project: Project, text: str, expected: set[str]) -> None:
+    assert members(compiled_project, "duckdb", text, per_condition=True, segments=LOOKUP) == expected
+
+
+def test_all_did_conditions_share_one_pass_over_the_events(compiled_project: Project) -> None:
+    text = ('did "Product Viewed" >= 2 in 30d and not did "Order Completed"[channel=web] in 30d '
+            'and (did "Order Completed"[channel=pos] or did any < 3) and orders_offline >= 1')
     with open_warehouse(compiled_project) as warehouse:
-        expr = compile_rule(text, warehouse, AS_OF)
-        sql = str(warehouse.con.compile(expr))
-    assert sql.count("SELECT") >= 2 and "event_persons" in sql and "profiles" in sql
+        sql = str(warehouse.con.compile(compile_rule(text, warehouse, AS_OF)))
+        per_condition = str(warehouse.con.compile(compile_rule(
+            text, warehouse, AS_OF, counts=lambda did: event_condition_counts(warehouse, did, AS_OF))))
+    assert sql.count('"event_persons"') == 1 and sql.count('"profiles"') == 1
+    assert per_condition.count('"event_persons"') == 4
 
 
 def test_segment_cycles_and_unknown_segments_are_clear_errors(compiled_project: Project) -> None:
