@@ -9,7 +9,7 @@ import ibis
 import pyarrow as pa
 
 from footfall.identity.engine import bind
-from footfall.identity.graph import co_occurrence_edges, connected_components
+from footfall.identity.graph import co_occurrence_edges, star_components
 from footfall.warehouse import open_warehouse
 
 
@@ -40,7 +40,7 @@ def test_components_match_a_union_find_and_take_few_rounds(project, engine):
         node_table = bind(warehouse, "test_nodes", pa.table({"node": nodes}))
         edge_table = bind(warehouse, "test_edges", pa.table({"left": [a for a, _ in edges], "right": [b for _, b in edges]}))
         rounds: list[int] = []
-        found = connected_components(node_table, edge_table, on_round=rounds.append).to_pyarrow().to_pylist()
+        found = star_components(node_table, edge_table, on_round=rounds.append).to_pyarrow().to_pylist()
     assert {r["node"]: r["component"] for r in found} == _union_find(nodes, edges)
     assert len(rounds) <= 8  # O(log² n) at worst; min-label propagation would need ~120 rounds for the chain
 

@@ -9,6 +9,9 @@ idea). Edges are kept oriented from the larger to the smaller node key; at the f
 component is a star pointing at its smallest key, which becomes the component id. Each SQL step is
 its own function below; each round (a large-star then a small-star step) is materialised once
 (`engine.cached`) and checked for the fixed point, so a round costs two queries on any engine.
+
+On one machine (DuckDB) the same table is computed in memory instead (`memory_components.py`):
+`connected_components` chooses, in one place, by engine and edge count.
 """
 
 from __future__ import annotations
@@ -21,9 +24,16 @@ import ibis
 from ibis.expr.types import Table
 
 from footfall.identity.engine import cached
+from footfall.identity.memory_components import components_in_memory
 
 logger = logging.getLogger(__name__)
 MAX_ROUNDS = 64  # log²(10⁹) is ~900; real identity graphs converge in well under 20 rounds
+# Engines that run on one machine, where the edge list is pulled into memory instead (same answer, no
+# rounds). Memory grows with the edges (keys as Arrow strings, then int32 codes and the sparse
+# matrix; BENCHMARKS.md has the peak at 10M edges); above the cap the rounds run in the engine,
+# which spills to disk.
+IN_MEMORY_ENGINES = frozenset({"duckdb"})
+IN_MEMORY_MAX_EDGES = 100_000_000
 
 
 class ComponentsDidNotConverge(RuntimeError):
@@ -99,7 +109,20 @@ def connected_components(
     """(node, component) for every node: the component id is the smallest node key connected to it.
 
     nodes: a `node` column (isolated nodes become their own component); edges: `left`, `right`.
+    Where the edges fit one machine's memory (DuckDB, up to IN_MEMORY_MAX_EDGES) the components are
+    computed in memory (`memory_components.py`), otherwise by large-star/small-star rounds in the
+    engine; both give the same table. on_round: called after each round (the Ibis path only).
     """
+    backend = edges._find_backend(use_default=True)
+    if backend.name in IN_MEMORY_ENGINES and edges.count().execute() <= IN_MEMORY_MAX_EDGES:
+        return components_in_memory(nodes, edges)
+    return star_components(nodes, edges, on_round)
+
+
+def star_components(
+    nodes: Table, edges: Table, on_round: Callable[[int], None] | None = None
+) -> Table:
+    """`connected_components` by large-star/small-star rounds in Ibis: the path that scales out (Spark)."""
     current = cached(_oriented(edges))
     rounds = 0
     while True:
