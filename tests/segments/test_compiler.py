@@ -150,6 +150,16 @@ def test_all_did_conditions_share_one_pass_over_the_events(compiled_project: Pro
     assert per_condition.count('"event_persons"') == 4
 
 
+def test_a_segment_given_as_a_table_of_members_is_used_as_it_is(compiled_project: Project) -> None:
+    with open_warehouse(compiled_project) as warehouse:
+        viewers = compile_rule('did "Product Viewed"', warehouse, AS_OF)
+        expected = set(warehouse.to_arrow(compile_rule('did "Product Viewed" and not did "Order Completed"[channel=pos]',
+                                                       warehouse, AS_OF))["person_id"].to_pylist())
+        given = compile_rule('in segment viewers and not did "Order Completed"[channel=pos]', warehouse, AS_OF,
+                             segments={"viewers": viewers})
+        assert set(warehouse.to_arrow(given)["person_id"].to_pylist()) == expected and len(expected) == 1
+
+
 def test_segment_cycles_and_unknown_segments_are_clear_errors(compiled_project: Project) -> None:
     with open_warehouse(compiled_project) as warehouse:
         with pytest.raises(SegmentCompileError, match="refers to itself: a → b → a"):

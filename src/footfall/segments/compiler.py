@@ -40,11 +40,12 @@ from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, 
 __all__ = ["SegmentCompileError", "compare", "compile_rule", "event_condition_counts", "expand_segments"]
 
 EARTH_RADIUS_M = 6_371_008.8
-SegmentLookup = Callable[[str], "Rule | str | None"] | Mapping[str, "Rule | str"]
+# A segment by name: its rule (tree or text), or an Ibis table of its members already evaluated.
+SegmentLookup = Callable[[str], "Rule | str | Table | None"] | Mapping[str, "Rule | str | Table"]
 EventCounts = Callable[[Did], Table]
 
 
-def _lookup(segments: SegmentLookup | None, name: str) -> Rule | str | None:
+def _lookup(segments: SegmentLookup | None, name: str) -> Rule | str | Table | None:
     if segments is not None:
         found = segments.get(name) if isinstance(segments, Mapping) else segments(name)
         if found is not None:
@@ -63,6 +64,8 @@ def expand_segments(rule: Rule, segments: SegmentLookup | None = None, expanding
         definition = _lookup(segments, rule.name)
         if definition is None:
             raise SegmentCompileError(f"no segment named {rule.name!r}")
+        if isinstance(definition, Table):
+            return rule  # members already evaluated: the compiler reads them as they are
         if isinstance(definition, str):
             from footfall.segments.language import parse
 
@@ -91,8 +94,10 @@ def _dids(rule: Rule) -> list[Did]:
 
 
 class _Compiler:
-    def __init__(self, warehouse: Any, as_of: datetime, rule: Rule, counts: EventCounts | None) -> None:
+    def __init__(self, warehouse: Any, as_of: datetime, rule: Rule, counts: EventCounts | None,
+                 segments: SegmentLookup | None = None) -> None:
         self.warehouse = warehouse
+        self.segments = segments
         self.events = EventRows(warehouse, as_of)
         self.counts = counts or (lambda did: event_condition_counts(warehouse, did, as_of))
         self.cache: dict[Any, Table] = {}  # one expression per distinct sub-rule
@@ -178,6 +183,8 @@ class _Compiler:
             return self.trait(rule)
         if isinstance(rule, NearStore):
             return self.near_store(rule)
+        if isinstance(rule, InSegment):  # left in the tree only when its members were given as a table
+            return _lookup(self.segments, rule.name).select("person_id")
         raise TypeError(f"not a segment rule: {rule!r}")
 
     def conjunction(self, rule: And) -> Table:
@@ -245,8 +252,9 @@ def compile_rule(rule: Rule | str, warehouse: Any, as_of: datetime, segments: Se
                  counts: EventCounts | None = None) -> Table:
     """One Ibis expression for the members of `rule` at `as_of`: a table with one column, person_id.
 
-    segments: finds other segments by name for `in segment "x"` (a mapping or a function; the
-        built-ins are found when it does not know the name).
+    segments: finds other segments by name for `in segment "x"` (a mapping or a function giving a
+        rule, its text, or an Ibis table of members already evaluated — e.g. a segment materialised
+        earlier in the same run; the built-ins are found when it does not know the name).
     counts: per-condition aggregates replacing `event_condition_counts` (the incremental rollups).
     """
     if isinstance(rule, str):
@@ -254,4 +262,4 @@ def compile_rule(rule: Rule | str, warehouse: Any, as_of: datetime, segments: Se
 
         rule = parse(rule)
     expanded = expand_segments(rule, segments)
-    return _Compiler(warehouse, as_of, expanded, counts).compile(expanded)
+    return _Compiler(warehouse, as_of, expanded, counts, segments).compile(expanded)
