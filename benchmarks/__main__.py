@@ -6,6 +6,7 @@ Environment:
   The other sections of BENCHMARKS.md are kept as they were (each sits between `<!-- bench:NAME -->`
   markers), so one benchmark can be re-measured without rerunning the hours-long rest.
 - FOOTFALL_BENCH_COLLECT_SECONDS, FOOTFALL_BENCH_COLLECT_CONNECTIONS: see `bench_collect.section`.
+- FOOTFALL_BENCH_BROWSER_SECONDS, FOOTFALL_BENCH_BROWSER_CONNECTIONS: see `bench_browser.section`.
 Work files go to bench-work/ (git-ignored); a generated world is kept there and reused while its
 parameters match, since generating 1M customers takes minutes.
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_collect, bench_import
+from benchmarks import bench_browser, bench_collect, bench_import
 from benchmarks.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS: dict[str, Callable[[Path, int], str]] = {
     "import": bench_import.section,
     "collect": bench_collect.section,
+    "browser": bench_browser.section,
 }
 
 

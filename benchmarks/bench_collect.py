@@ -17,20 +17,26 @@ is checked to hold every acknowledged event exactly once.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+from benchmarks.http_load import (
+    REQUEST_MARK,
+    LoadRequest,
+    footfall_serve,
+    free_port,
+    load_and_count,
+    measure,
+    start_server,
+    stop_server,
+)
 
-FOOTFALL = str(Path(sys.executable).with_name("footfall"))
-SERVER_CPU, CLIENT_CPU = 0, 1
 EVENTS_PER_REQUEST = 100
-REQUEST_MARK = "@@REQ@@"  # replaced by a unique text per request, so every message id is unique
 
 NOOP_APP = """
 import gc, sys, uvicorn
@@ -98,42 +104,6 @@ gc.collect(); gc.freeze(); gc.set_threshold(50_000, 20, 100)  # as footfall serv
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")
 """
 
-LOAD_CLIENT = """
-import asyncio, base64, json, sys, time, aiohttp
-url, key, connections, warmup, seconds, run_id, template_path = sys.argv[1:8]
-connections, warmup, seconds = int(connections), float(warmup), float(seconds)
-template = open(template_path, "rb").read()
-headers = {"Content-Type": "application/json",
-           "Authorization": "Basic " + base64.b64encode((key + ":").encode()).decode()}
-latencies, counts = [], {"ok": 0, "ok_total": 0, "errors": 0}
-async def worker(session, number, window):
-    sent = 0
-    while time.monotonic() < window[1]:
-        body = template.replace(b"@@REQ@@", b"%s-%03d-%07d" % (run_id.encode(), number, sent))
-        sent += 1
-        start = time.monotonic()
-        async with session.post(url, data=body, headers=headers) as response:
-            await response.read()
-            status = response.status
-        end = time.monotonic()
-        counts["ok_total" if status == 200 else "errors"] += 1
-        if window[0] <= end <= window[1] and status == 200:
-            counts["ok"] += 1
-            latencies.append(end - start)
-async def main():
-    now = time.monotonic()
-    window = (now + warmup, now + warmup + seconds)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
-        await asyncio.gather(*(worker(session, n, window) for n in range(connections)))
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
-    print(json.dumps({"requests_per_second": counts["ok"] / seconds, "events_per_second": counts["ok"] * 100 / seconds,
-                      "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": counts["errors"],
-                      "ok_requests_total": counts["ok_total"]}))
-asyncio.run(main())
-"""
-
-
 def sample_event(n: int) -> dict:
     """A product view from a website, as analytics.js would send it (~380 bytes of JSON)."""
     return {
@@ -146,69 +116,14 @@ def sample_event(n: int) -> dict:
     }
 
 
-def _request_template(directory: Path) -> Path:
+def batch_request(directory: Path, key: str) -> LoadRequest:
+    """`POST /v1/batch` of 100 events with the key in Basic auth, as a server SDK sends it."""
     body = {"batch": [sample_event(n) for n in range(EVENTS_PER_REQUEST)], "sentAt": "2026-03-01T10:00:01.000Z"}
     path = directory / "request-template.json"
     path.write_text(json.dumps(body, separators=(",", ":")))
-    return path
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _pinned(cpu: int):
-    cpus = os.sched_getaffinity(0)
-    chosen = {cpu} if cpu in cpus else {min(cpus)}
-    return lambda: os.sched_setaffinity(0, chosen)
-
-
-def _start(command: list[str], port: int, log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pinned(SERVER_CPU))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{command[0]} exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process (all its threads) has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _drive(port: int, key: str, connections: int, warmup_s: float, seconds: float, run_id: str,
-           template: Path) -> dict:
-    """Run the load client against a server; returns its measurements."""
-    completed = subprocess.run(
-        [sys.executable, "-c", LOAD_CLIENT, f"http://127.0.0.1:{port}/v1/batch", key, str(connections),
-         str(warmup_s), str(seconds), run_id, str(template)],
-        capture_output=True, text=True, preexec_fn=_pinned(CLIENT_CPU), timeout=seconds + warmup_s + 120,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"load client failed: {completed.stderr[-2000:]}")
-    return json.loads(completed.stdout)
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    return LoadRequest("/v1/batch", path, EVENTS_PER_REQUEST,
+                       {"Content-Type": "application/json", "Authorization": f"Basic {basic}"})
 
 
 def _fsync_latency_ms(directory: Path, appends: int = 200) -> float:
@@ -230,9 +145,7 @@ def _fsync_latency_ms(directory: Path, appends: int = 200) -> float:
 
 
 def run(workdir: Path, seconds: float = 5.0, warmup_s: float = 1.0, connections: tuple[int, ...] = (1, 8, 32)) -> dict:
-    from footfall.ingest.loader import Loader
     from footfall.keys import create_write_key
-    from footfall.lake import Lake
     from footfall.project import init_project
 
     load_before = os.getloadavg()[0]
@@ -241,51 +154,32 @@ def run(workdir: Path, seconds: float = 5.0, warmup_s: float = 1.0, connections:
     workdir.mkdir(parents=True, exist_ok=True)
     project = init_project(workdir / "footfall-project")
     _, key = create_write_key(project, "bench")
-    template = _request_template(workdir)
+    request = batch_request(workdir, key)
     servers = {
         "no-op endpoint (ceiling)": [sys.executable, "-c", NOOP_APP],
         "minimal durable collector": [sys.executable, "-c", MINIMAL_DURABLE_APP],
-        "Footfall (footfall serve)": [FOOTFALL, "serve", "--project", str(project.root), "--loader-interval", "0",
-                                      "--workers", "1", "--log-level", "warning", "--port"],
+        "Footfall (footfall serve)": None,
     }
     runs = []
     for name, command in servers.items():
-        port = _free_port()
-        args = [*command, str(port)] if name.startswith("Footfall") else [*command, str(port), str(workdir)]
-        process = _start(args, port, workdir / f"server-{port}.log")
+        port = free_port()
+        args = footfall_serve(project.root, port) if command is None else [*command, str(port), str(workdir)]
+        process = start_server(args, port, workdir / f"server-{port}.log")
         try:
             for level in connections:
-                cpu_before = _cpu_seconds(process.pid)
-                measured = _drive(port, key, level, warmup_s, seconds, f"r{len(runs):02d}", template)
-                requests = measured["ok_requests_total"] + measured["errors"]
-                cpu_us = (_cpu_seconds(process.pid) - cpu_before) / max(requests, 1) * 1e6
-                # What one fully busy core would sustain at this cost: robust to other load on the machine.
-                per_core = EVENTS_PER_REQUEST / (cpu_us / 1e6) if cpu_us else None
-                runs.append({"server": name, "connections": level, **measured,
-                             "server_cpu_us_per_request": cpu_us, "events_per_core_second": per_core})
+                row = measure(process, port, request, level, warmup_s, seconds, f"r{len(runs):02d}")
+                runs.append({"server": name, **row})
         finally:
-            _stop(process)
-    footfall_accepted = sum(r["ok_requests_total"] * EVENTS_PER_REQUEST for r in runs if r["server"].startswith("Footfall"))
-    start = time.perf_counter()
-    loaded = Loader(project).load()
-    load_seconds = time.perf_counter() - start
-    stored = Lake(project.lake_dir).read("events", columns=["message_id"])["message_id"]
+            stop_server(process)
     return {
         "seconds": seconds,
         "warmup_s": warmup_s,
-        "request_bytes": template.stat().st_size,
+        "request_bytes": request.body.stat().st_size,
         "fsync_ms": _fsync_latency_ms(workdir),
         "runs": runs,
-        "loader": {
-            "events": loaded.events_loaded,
-            "seconds": load_seconds,
-            "events_per_second": loaded.events_loaded / load_seconds if load_seconds else None,
-            "commits": loaded.commits,
-        },
+        **load_and_count(project),
         "load_average": (load_before, os.getloadavg()[0]),
-        "acknowledged_events": footfall_accepted,
-        "stored_events": len(stored),
-        "stored_unique": len(set(stored.to_pylist())),
+        "acknowledged_events": sum(r["acknowledged_events"] for r in runs if r["server"].startswith("Footfall")),
     }
 
 
