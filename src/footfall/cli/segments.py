@@ -1,4 +1,4 @@
-"""Segment commands: `footfall segment create | list | show | count | evaluate | export | history | delete`.
+"""Segment commands: `footfall segment create | list | show | count | evaluate | export | history | delete | refresh`.
 
 Thin: each parses its arguments, calls `footfall.segments.store` / `membership` / `export`, prints.
 """
@@ -220,3 +220,45 @@ def delete(
     with _opened(project, warehouse=False) as (_, store):
         store.delete(name)
     console.print(f"Deleted segment {name}.", markup=False)
+
+
+@segment_app.command("refresh")
+def refresh(
+    name: Annotated[Optional[str], typer.Argument(help="The segment's name (or --all).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Refresh every segment, built-in and stored.")] = False,
+    as_of: AsOfOption = None,
+    project: ProjectOption = Path("."),
+    engine: EngineOption = None,
+) -> None:
+    """After a load: roll up only the new lake batches, re-evaluate only the people they (or the passing
+    of time) may have changed, and record who entered and left."""
+    from footfall.segments.membership import default_as_of
+    from footfall.segments.refresh import refresh_and_record
+
+    if (name is None) == (not all_):
+        raise FootfallError("give a segment name or --all (not both)")
+    table = Table(title="Segment refresh")
+    for column in ("segment", "evaluated", "people re-evaluated", "size", "entered", "exited"):
+        table.add_column(column)
+    with _opened(project, engine) as (warehouse, store):
+        names = [d.name for d in store.definitions()] if all_ else [store.get(name).name]
+        moment = parse_as_of(as_of) or default_as_of(warehouse)
+        with progress_bar() as progress:
+            task = progress.add_task("updating rollups", total=len(names) + 1)
+
+            def step(message: str) -> None:
+                if message.startswith("refreshing"):
+                    progress.advance(task)
+                progress.update(task, description=message)
+
+            done = refresh_and_record(warehouse, store, names, moment, progress=step)
+            progress.advance(task)
+    for report, evaluation in done:
+        evaluated = "everyone" if report.persons_evaluated is None else f"{report.persons_evaluated:,}"
+        table.add_row(report.segment, f"{report.mode} ({report.reason})" if report.mode == "full" else report.mode,
+                      evaluated, f"{evaluation.size:,}", f"{evaluation.entered:,}", f"{evaluation.exited:,}")
+    console.print(table)
+    if done:
+        first = done[0][0]
+        console.print(f"Rollups {first.rollups}: {first.new_batches:,} lake files and {first.new_events:,} events "
+                      f"rolled up; as of {_when(moment)} UTC.", markup=False, highlight=False)

@@ -117,7 +117,14 @@ def evaluate_segment(warehouse: Warehouse, store: SegmentStore, name: str, as_of
     """Compute segment `name` at `as_of` (default: the latest event) and record who entered and left."""
     definition = store.get(name)
     as_of = _utc(as_of) if as_of is not None else default_as_of(warehouse)
-    members = _person_ids(warehouse.to_arrow(_members(warehouse, store, definition, as_of)))
+    members = warehouse.to_arrow(_members(warehouse, store, definition, as_of))
+    return record_members(warehouse, definition, as_of, members)
+
+
+def record_members(warehouse: Warehouse, definition: SegmentDefinition, as_of: datetime, members: pa.Table) -> Evaluation:
+    """Record members computed elsewhere (a full evaluation, or an incremental refresh) as an evaluation at `as_of`."""
+    name = definition.name
+    members = _person_ids(members)
     lake = warehouse.lake
     with lake.writer_lock():
         warehouse.refresh()  # see every evaluation committed so far (the lock keeps new ones out)

@@ -25,7 +25,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class RefreshReport:
 
     segment: str
     mode: str  # "incremental" or "full"
+    rollups: str  # what the rollup update did: unchanged, incremental or rebuild
     reason: str  # why a full evaluation, or what the incremental one looked at
     as_of: datetime
     new_batches: int
@@ -203,7 +204,8 @@ def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, upda
                                   f"members-{uuid.uuid4().hex[:12]}.parquet"), members)
     old_ids, new_ids = set(previous_members["person_id"].to_pylist()), set(members["person_id"].to_pylist())
     report = RefreshReport(
-        segment=name, mode="full" if evaluated is None else "incremental", reason=reason, as_of=as_of,
+        segment=name, mode="full" if evaluated is None else "incremental", rollups=update.mode, reason=reason,
+        as_of=as_of,
         new_batches=update.batches, new_events=update.events, persons_evaluated=evaluated,
         members=len(new_ids), entered=len(new_ids - old_ids), exited=len(old_ids - new_ids))
     return report, members
@@ -230,12 +232,29 @@ def refresh_segments(warehouse: Any, segments: dict[str, Rule | str], as_of: dat
     return reports
 
 
+def refresh_and_record(warehouse: Any, store: Any, names: list[str], as_of: datetime | None = None,
+                       progress: Callable[[str], None] | None = None) -> list[tuple[RefreshReport, Any]]:
+    """Refresh stored or built-in segments and record who entered and left (`membership.record_members`).
+
+    Returns (what the refresh touched, the recorded evaluation) per segment.
+    """
+    from footfall.segments.membership import default_as_of, record_members
+
+    definitions = [store.get(name) for name in names]
+    as_of = _utc(as_of) if as_of is not None else default_as_of(warehouse)
+    update = update_rollups(warehouse, progress)
+    done = []
+    for definition in definitions:
+        if progress:
+            progress(f"refreshing {definition.name}")
+        report, members = refresh_segment(warehouse, definition.name, definition.rule, as_of, update, store.lookup)
+        done.append((report, record_members(warehouse, definition, as_of, members)))
+    return done
+
+
 def refreshed_members(warehouse: Any, name: str) -> pa.Table:
     """The members recorded by the last refresh of a segment (empty before the first)."""
     directory = _state_dir(warehouse, name)
     state = _load_state(directory)
     return pq.read_table(directory / state.members_file) if state else MEMBERS.empty_table()
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
