@@ -11,7 +11,8 @@ from rich.table import Table
 
 from footfall.cli import ProjectOption, app, console, progress_bar
 
-keys_app = typer.Typer(help="Write keys for the tracking API (one per source: a website, an app, a POS).",
+keys_app = typer.Typer(help="Write keys for the tracking API (one per source: a website, an app, a POS) "
+                       "and scoped API keys for the analytics API (create-api, list-api, revoke-api).",
                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
