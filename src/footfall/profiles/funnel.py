@@ -113,9 +113,9 @@ def _describe(window: timedelta | None) -> str | None:
 
 
 def _step_events(warehouse: Warehouse, rule, as_of: datetime, since: datetime | None) -> Table:
-    from footfall.segments.compiler import _Events  # one definition of what a step's events are
+    from footfall.segments.conditions import EventRows  # one definition of what a step's events are
 
-    rows = _Events(warehouse, as_of).matching(rule, None)
+    rows = EventRows(warehouse, as_of).matching(rule, None)
     if since is not None:
         rows = rows.filter(rows.timestamp >= ibis.literal(since, type=rows.timestamp.type()))
     return rows.select("person_id", "timestamp").distinct()
@@ -142,7 +142,8 @@ def _step_summary(number: int, reached: Table, previous: Table | None, window: t
         predicates.append(first.reached_at <= prev.prev_at + ibis.interval(seconds=int(window.total_seconds())))
     pairs = first.join(prev, predicates)
     latest = pairs.group_by("person_id").aggregate(reached_at=pairs.reached_at.max(), prev_at=pairs.prev_at.max())
-    seconds = (latest.reached_at.epoch_seconds() - latest.prev_at.epoch_seconds()).cast("float64")
+    # Whole seconds: DuckDB's epoch_seconds is fractional, Spark's whole; the same medians on both.
+    seconds = (latest.reached_at.epoch_seconds().floor() - latest.prev_at.epoch_seconds().floor()).cast("float64")
     return latest.aggregate(step=ibis.literal(number), persons=latest.person_id.nunique(), median_s=seconds.median())
 
 

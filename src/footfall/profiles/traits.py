@@ -66,8 +66,9 @@ def default_as_of(warehouse: Warehouse) -> datetime | None:
 
 
 def _days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
-    # Differences of epoch seconds: interval arithmetic differs between DuckDB and Spark.
-    return (later.epoch_seconds() - earlier.epoch_seconds()) / SECONDS_PER_DAY
+    # Whole epoch seconds: interval arithmetic differs between DuckDB and Spark, and DuckDB's
+    # epoch_seconds is fractional where Spark's is whole; floored, both give the same days.
+    return (later.epoch_seconds().floor() - earlier.epoch_seconds().floor()) / SECONDS_PER_DAY
 
 
 def _is_touch(pe: Table) -> ibis.Value:
