@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_browser, bench_collect, bench_import
+from benchmarks import bench_browser, bench_collect, bench_import, bench_profiles
 from benchmarks.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[Path, int], str]] = {
     "import": bench_import.section,
     "collect": bench_collect.section,
     "browser": bench_browser.section,
+    "profiles": bench_profiles.section,
 }
 
 
