@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_browser, bench_collect, bench_import, bench_profiles
+from benchmarks import bench_browser, bench_collect, bench_import, bench_profiles, bench_segments
 from benchmarks.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[Path, int], str]] = {
     "collect": bench_collect.section,
     "browser": bench_browser.section,
     "profiles": bench_profiles.section,
+    "segments": bench_segments.section,
 }
 
 
