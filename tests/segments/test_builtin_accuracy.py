@@ -18,7 +18,7 @@ from footfall.segments import BUILTIN_SEGMENTS, compile_rule, parse, render
 from footfall.synth import WorldManifest
 from footfall.warehouse import open_warehouse
 from tests.segments.conftest import copy_project, world_end
-from tests.segments.test_compiler import share_with_spark
+from tests.segments.test_compiler import share_with_spark, warehouse_on
 from tests.segments.truth import TARGETS, load_truth, score
 
 # Over all people, the floor below which a change to a built-in (not identity splits) is to blame.
@@ -26,7 +26,7 @@ OVERALL_FLOOR = 0.7
 
 
 def members_of(project_dir: Path, engine: str, name: str, as_of) -> set[str]:
-    with open_warehouse(open_project(project_dir), engine=engine) as warehouse:
+    with warehouse_on(open_project(project_dir), engine) as warehouse:
         table = warehouse.to_arrow(compile_rule(parse(BUILTIN_SEGMENTS[name]), warehouse, as_of))
     return set(table["person_id"].to_pylist())
 

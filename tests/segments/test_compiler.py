@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -106,12 +109,23 @@ def share_with_spark(project: Project, warehouse) -> None:
         pq.write_table(warehouse.to_arrow(warehouse.table(name)), folder / "part-0.parquet")
 
 
+@contextmanager
+def warehouse_on(project: Project, engine: str) -> Iterator[Any]:
+    """The project's warehouse; on Spark its computed tables re-registered from this project's Parquet
+    (Spark's views are session-wide, and another test's project may have left ones of the same name)."""
+    with open_warehouse(project, engine=engine) as warehouse:
+        if engine == "spark":
+            for name in SHARED_TABLES:
+                warehouse.con.read_parquet(str(project.lake_dir / DERIVED_DIR / name), table_name=name)
+        yield warehouse
+
+
 def members(project: Project, engine: str, text: str, per_condition: bool = False, **kwargs) -> set[str]:
     """Members of a rule as user ids (each hand-written person has exactly one).
 
     per_condition: aggregate each did condition on its own (the path rollups plug into) instead of
     all in one pass."""
-    with open_warehouse(project, engine=engine) as warehouse:
+    with warehouse_on(project, engine) as warehouse:
         if per_condition:
             kwargs["counts"] = lambda did: event_condition_counts(warehouse, did, AS_OF)
         ids = warehouse.to_arrow(warehouse.table("id_map").filter(lambda t: t.identifier_type == "user_id")
