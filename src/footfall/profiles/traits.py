@@ -144,18 +144,10 @@ def _favourite_stores(pe: Table) -> Table:
 def _homes(warehouse: Warehouse, pe: Table, stores: Table) -> Table:
     """person_id, home_lat, home_lon, home_source: pings where there are any, else the postcode."""
     pinged = home_from_pings(pe, stores).mutate(home_source=ibis.literal("pings"))
-    if "postcodes" not in _available(warehouse):
-        return pinged.select("person_id", "home_lat", "home_lon", "home_source")
     by_postcode = home_from_postcode(pe, warehouse.table("postcodes"))
     postcode_only = by_postcode.anti_join(pinged, "person_id").mutate(home_source=ibis.literal("postcode"))
     columns = ("person_id", "home_lat", "home_lon", "home_source")
     return pinged.select(*columns).union(postcode_only.select(*columns))
-
-
-def _available(warehouse: Warehouse) -> set[str]:
-    from footfall.schema import LAKE_TABLES
-
-    return {*LAKE_TABLES, *warehouse.materialized_tables()}
 
 
 def build_profiles(warehouse: Warehouse, as_of: datetime | None = None) -> Table:
