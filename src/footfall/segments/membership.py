@@ -121,10 +121,12 @@ def evaluate_segment(warehouse: Warehouse, store: SegmentStore, name: str, as_of
     return record_members(warehouse, definition, as_of, members)
 
 
-def record_members(warehouse: Warehouse, definition: SegmentDefinition, as_of: datetime, members: pa.Table) -> Evaluation:
-    """Record members computed elsewhere (a full evaluation, or an incremental refresh) as an evaluation at `as_of`."""
-    name = definition.name
-    members = _person_ids(members)
+def record_members(warehouse: Warehouse, definition: SegmentDefinition, as_of: datetime,
+                   members: pa.Table) -> Evaluation:
+    """Record `members` (a person_id column, however computed: fully or by incremental refresh) as the
+    segment's members at `as_of`: who entered and left since the last evaluation, in one atomic commit."""
+    name, as_of = definition.name, _utc(as_of)
+    current = _person_ids(members)
     lake = warehouse.lake
     with lake.writer_lock():
         warehouse.refresh()  # see every evaluation committed so far (the lock keeps new ones out)
@@ -135,10 +137,10 @@ def record_members(warehouse: Warehouse, definition: SegmentDefinition, as_of: d
                 f"forward in time, so --as-of {as_of:%Y-%m-%d %H:%M:%S} cannot be recorded "
                 "(`footfall segment count --as-of` looks at the past without recording)")
         previous = _person_ids(warehouse.to_arrow(recorded_members(warehouse, name)))
-        entered = pc.filter(members, pc.invert(pc.is_in(members, previous)))
-        exited = pc.filter(previous, pc.invert(pc.is_in(previous, members)))
+        entered = pc.filter(current, pc.invert(pc.is_in(current, previous)))
+        exited = pc.filter(previous, pc.invert(pc.is_in(previous, current)))
         evaluation = Evaluation(new_batch_id(), name, as_of, datetime.now(timezone.utc), warehouse.engine,
-                                len(members), len(entered), len(exited), definition.text)
+                                len(current), len(entered), len(exited), definition.text)
         lake.commit({"segment_changes": _changes(evaluation, entered, exited),
                      "segment_evaluations": pa.Table.from_pylist([evaluation.__dict__], SEGMENT_EVALUATIONS)},
                     batch_id=evaluation.evaluation_id)
