@@ -183,3 +183,18 @@ def test_on_the_synthetic_world_recorded_members_equal_the_computed_ones(small_s
             assert _ids(recorded_members(warehouse, name)) == fresh, name
             changed += segment_changes(warehouse, name).count().to_pyarrow().as_py()
         assert changed > sum(totals.values())  # people also left segments over the 40 days, not only entered
+
+
+def test_record_members_takes_members_computed_elsewhere(project, browsers):
+    """What incremental refresh hands over: duplicates and nulls are not members twice or at all."""
+    from footfall.segments.membership import record_members
+
+    p = browsers
+    with open_warehouse(project) as warehouse, SegmentStore(project) as store:
+        definition = store.get("browsers")
+        handed = pa.table({"person_id": [p["u1"], p["u1"], None, p["u3"]]})
+        first = record_members(warehouse, definition, at(13), handed)
+        assert (first.size, first.entered, first.exited) == (2, 2, 0)
+        second = record_members(warehouse, definition, at(14), pa.table({"person_id": [p["u3"]]}))
+        assert (second.size, second.entered, second.exited) == (1, 0, 1)
+        assert _ids(recorded_members(warehouse, "browsers")) == {p["u3"]}
