@@ -4,12 +4,16 @@ A person's result for a rule at `as_of` depends on their events with timestamps 
 for windowed conditions, after `as_of - window`), their profile and the persons table. Between two
 refreshes (`before` → `as_of`) it can only change for:
 
-1. people with newly rolled-up events (the cube parts added since this segment's last refresh) —
-   late events included, whatever day they land on;
-2. people with an event that time carried across a boundary: one in `(before, as_of]` now counts
-   (it was in the future), one in `(before - w, as_of - w]` has slid out of a window `w` of the rule
-   (or of a segment it refers to). The cube's first/last times per person-day find them without
-   per-person state: a row whose `[first_at, last_at]` meets the interval may hold such an event.
+1. people with newly rolled-up events that some event condition of the rule (or of a segment it
+   refers to) matches — the cube parts added since this segment's last refresh, late events
+   included, whatever day they land on;
+2. people with such an event that time carried across a boundary: one in `(before, as_of]` now
+   counts (it was in the future), one in `(before - w, as_of - w]` has slid out of the window `w` of
+   its condition. The cube's first/last times per person-day find them without per-person state: a
+   row whose `[first_at, last_at]` meets the interval may hold such an event.
+
+A condition is matched on the cube's columns only (event, realm, channel, store, fulfilment); filters
+on other columns are left out, which can only add people, never miss one.
 
 Everyone else keeps their result, so the new members are (old members − affected) ∪ (affected people
 who match), with the rule compiled by the ordinary compiler against the rollups restricted to the
@@ -24,7 +28,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,10 +39,22 @@ import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from footfall.lake import fsync_path
-from footfall.segments.compiler import compile_rule
+from footfall.segments.compiler import compare, compile_rule
 from footfall.segments.rollup_eval import RollupView, _utc
-from footfall.segments.rollups import CUBE, RollupUpdate, files_table, rollup_dir, update_rollups
-from footfall.segments.rules import And, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, rule_to_json
+from footfall.segments.rollups import CUBE, CUBE_DIMS, RollupUpdate, files_table, rollup_dir, update_rollups
+from footfall.segments.rules import (
+    And,
+    Did,
+    EventMatch,
+    InSegment,
+    NearStore,
+    Not,
+    Or,
+    Rule,
+    Sequence,
+    Trait,
+    rule_to_json,
+)
 
 STATE_DIR = "segments"
 MEMBERS = pa.schema([pa.field("person_id", pa.string())])
@@ -71,16 +87,24 @@ class _State:
     members_file: str
 
 
+@dataclass(frozen=True)
+class _Leaf:
+    """An event match the rule reads, and the window (hours) it is read in, if any."""
+
+    match: EventMatch
+    window_hours: int | None
+
+
 @dataclass
 class _RuleShape:
-    """What a rule (with the segments it refers to) reads: windows in hours, and whether traits."""
+    """What a rule (with the segments it refers to) reads: its event leaves, and whether profile traits."""
 
-    windows: set[int]
+    leaves: list[_Leaf] = field(default_factory=list)
     traits: bool = False
 
 
 def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _RuleShape:
-    shape = _RuleShape(set())
+    shape = _RuleShape()
     stack = [rule]
     while stack:
         node = stack.pop()
@@ -88,9 +112,11 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
             stack.extend(node.rules)
         elif isinstance(node, Not):
             stack.append(node.rule)
-        elif isinstance(node, (Did, Sequence)):
-            if node.window is not None:
-                shape.windows.add(node.window.hours)
+        elif isinstance(node, Did):
+            shape.leaves.append(_Leaf(node, node.window.hours if node.window else None))
+        elif isinstance(node, Sequence):
+            hours = node.window.hours if node.window else None
+            shape.leaves += [_Leaf(node.first, hours), _Leaf(node.then, hours)]
         elif isinstance(node, (Trait, NearStore)):
             shape.traits = True
         elif isinstance(node, InSegment) and node.name not in seen:
@@ -101,9 +127,31 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
                 found = parse(found)
             if found is not None:
                 inner = _shape(found, lookup, (*seen, node.name))
-                shape.windows |= inner.windows
+                shape.leaves += inner.leaves
                 shape.traits |= inner.traits
     return shape
+
+
+def _matches_any(cube: Table, leaves: list[_Leaf]) -> Table:
+    """Cube rows that may hold an event some leaf matches (filters on columns the cube lacks are
+    left out, which only widens the set)."""
+    tests = []
+    for leaf in leaves:
+        parts = [compare(cube[f.field], f, f"event field {f.field}") for f in leaf.match.filters if f.field in CUBE_DIMS]
+        if leaf.match.event is not None:
+            parts.append(cube.event == leaf.match.event)
+        if not parts:
+            return cube
+        test = parts[0]
+        for part in parts[1:]:
+            test = test & part
+        tests.append(test)
+    if not tests:
+        return cube.filter(ibis.literal(False))
+    either = tests[0]
+    for test in tests[1:]:
+        either = either | test
+    return cube.filter(either)
 
 
 def _state_dir(warehouse: Any, name: str) -> Path:
@@ -139,21 +187,25 @@ def _bind(warehouse: Any, data: pa.Table) -> Table:
 
 
 def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], before: datetime,
-                      as_of: datetime, windows: set[int]) -> pa.Table:
-    """person_id of everyone whose result may differ between `before` and `as_of` (module docstring)."""
+                      as_of: datetime, leaves: list[_Leaf]) -> pa.Table:
+    """person_id of everyone whose result may differ between `before` and `as_of` (module docstring):
+    people with new events some leaf matches, or with such events crossing `as_of` or a window edge."""
     directory = rollup_dir(warehouse.project)
-    added = files_table(warehouse, [directory / p for p in new_parts], CUBE).select("person_id")
-    intervals = [(before, as_of)] if as_of > before else []
-    intervals += [(before - timedelta(hours=h), as_of - timedelta(hours=h)) for h in sorted(windows) if as_of > before]
-    cube = view.cube
-    sliding = []
-    for start, end in intervals:
+    added = _matches_any(files_table(warehouse, [directory / p for p in new_parts], CUBE), leaves)
+    found = [added.select("person_id")]
+    if as_of > before:
+        intervals = [((before, as_of), leaves)]  # events that were in the future and now count
+        for hours in sorted({leaf.window_hours for leaf in leaves if leaf.window_hours is not None}):
+            slid = timedelta(hours=hours)
+            intervals.append(((before - slid, as_of - slid), [l for l in leaves if l.window_hours == hours]))
+        cube = view.cube
         lit = lambda moment: ibis.literal(moment, type=cube.first_at.type())  # noqa: E731
-        day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        rows = cube.filter(cube.day >= lit(day_start), cube.day <= lit(end),
-                           cube.first_at <= lit(end), cube.last_at > lit(start))
-        sliding.append(rows.select("person_id"))
-    union = ibis.union(added, *sliding, distinct=True) if sliding else added.distinct()
+        for (start, end), which in intervals:
+            day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
+            rows = cube.filter(cube.day >= lit(day_start), cube.day <= lit(end),
+                               cube.first_at <= lit(end), cube.last_at > lit(start))
+            found.append(_matches_any(rows, which).select("person_id"))
+    union = ibis.union(*found, distinct=True) if len(found) > 1 else found[0].distinct()
     persons = warehouse.table("persons").select("person_id")
     return warehouse.to_arrow(union.semi_join(persons, "person_id"))
 
@@ -188,7 +240,7 @@ def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, upda
     else:
         new_parts = [p for p in manifest.cube if p not in set(state.cube_parts)]
         before = _utc(datetime.fromisoformat(state.as_of))
-        affected = _affected_persons(warehouse, view, new_parts, before, as_of, shape.windows)
+        affected = _affected_persons(warehouse, view, new_parts, before, as_of, shape.leaves)
         evaluated = affected.num_rows
         kept = old_members.filter(pa.compute.invert(pa.compute.is_in(old_members["person_id"], affected["person_id"])))
         if affected.num_rows:

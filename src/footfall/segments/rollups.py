@@ -23,8 +23,10 @@ Identity: rows are keyed by the person that owned the event when it was rolled u
 is rewritten whole by every `footfall resolve`, and finding which of its rows changed would cost a scan
 of all of it, so a new identity run (`IdentityStore.last_run`) triggers a rebuild from all events — one
 pass, the same order of work as the resolve that caused it. Between runs, `event_persons` may only grow
-by the rows of newly loaded events (identity given by an upstream system); the update checks that its
-row count grew by exactly the new events it owned, and rebuilds otherwise.
+by the rows of newly loaded events (identity given by an upstream system, appending); the update
+checks that its row count grew by exactly the new events it owned (and that `persons` kept its size),
+and rebuilds otherwise. On DuckDB the appended rows are found by row id at the end of the table, so
+an update never scans the whole mapping.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Manifest:
     person_events: list[str] = field(default_factory=list)
     identity_run: str | None = None
     owned_events: int = 0  # rows of event_persons when the rows were stamped
+    stamped_events: int = 0  # events stamped so far; equal to owned_events when every owner row was used
+    persons: int = 0  # rows of persons (the universe of `not`): a change means identity changed
     generation: str = ""  # changes on every rebuild: segment states made before it are void
     updated_at: str = ""
 
@@ -144,16 +148,20 @@ def _remove_orphans(directory: Path, manifest: Manifest | None) -> None:
         path.unlink()
 
 
-def identity_fingerprint(warehouse: Any) -> tuple[str | None, int]:
-    """(latest finished identity run, rows of event_persons): what the rows were stamped under."""
+def identity_fingerprint(warehouse: Any) -> tuple[str | None, int, int]:
+    """(latest finished identity run, rows of event_persons, rows of persons): what rows were stamped under."""
     from footfall.identity.store import IdentityStore
 
     with IdentityStore(warehouse.project) as store:
         run = store.last_run()
-    if "event_persons" not in warehouse.materialized_tables():
-        return (run["run_id"] if run else None), 0
-    owners = warehouse.table("event_persons")
-    return (run["run_id"] if run else None), int(owners.count().to_pyarrow().as_py())
+    run_id = run["run_id"] if run else None
+    tables = warehouse.materialized_tables()
+    if "event_persons" not in tables or "persons" not in tables:
+        return run_id, 0, 0
+    counts = [warehouse.table(name).aggregate(name=ibis.literal(name), n=ibis._.count())
+              for name in ("event_persons", "persons")]  # one query: each costs a job on Spark
+    rows = {r["name"]: int(r["n"]) for r in warehouse.to_arrow(ibis.union(*counts, distinct=False)).to_pylist()}
+    return run_id, rows["event_persons"], rows["persons"]
 
 
 def files_table(warehouse: Any, paths: list[Path], schema: pa.Schema) -> Table:
@@ -168,10 +176,19 @@ def files_table(warehouse: Any, paths: list[Path], schema: pa.Schema) -> Table:
     return warehouse.con.table(name)
 
 
-def stamped_events(warehouse: Any, paths: list[Path]) -> Table:
-    """The owned events of some lake event files, with their person_id (PERSON_EVENTS columns)."""
+def stamped_events(warehouse: Any, paths: list[Path], appended_after: int | None = None) -> Table:
+    """The owned events of some lake event files, with their person_id (PERSON_EVENTS columns).
+
+    appended_after: on DuckDB, look for owners only among the rows of `event_persons` after that many
+    (rows appended since the last update sit at the end of the table, and a scan skips the rest by row
+    id), instead of probing all of it.
+    """
     events = files_table(warehouse, paths, EVENTS)
-    owners = warehouse.table("event_persons").select("message_id", "person_id")
+    if appended_after is not None and warehouse.engine == "duckdb":
+        owners = warehouse.con.sql(
+            f"SELECT message_id, person_id FROM event_persons WHERE rowid >= {int(appended_after)}")
+    else:
+        owners = warehouse.table("event_persons").select("message_id", "person_id")
     joined = events.join(owners, "message_id")
     return joined.select(*PERSON_EVENTS.names)
 
@@ -244,27 +261,33 @@ def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None
         manifest = read_manifest(directory)
         _remove_orphans(directory, manifest)
         files = [str(p.relative_to(lake_root)) for p in warehouse.lake.files("events")]
-        run, owned = identity_fingerprint(warehouse)
-        if manifest is None or manifest.identity_run != run:
-            return _rebuild(warehouse, directory, files, run, owned, progress)
+        run, owned, persons = identity_fingerprint(warehouse)
+        if manifest is None or manifest.identity_run != run or manifest.persons != persons:
+            return _rebuild(warehouse, directory, files, run, owned, persons, progress)
         new = [f for f in files if f not in set(manifest.batches)]
         if not new:
             if owned != manifest.owned_events:
-                return _rebuild(warehouse, directory, files, run, owned, progress)
+                return _rebuild(warehouse, directory, files, run, owned, persons, progress)
             return RollupUpdate("unchanged", 0, 0, [], manifest)
         if progress:
             progress(f"rolling up {len(new)} new lake files")
-        writer = _PartWriter(directory, _new_part_id())
-        _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in new]))
-        cube_parts, person_parts = writer.close()
-        if owned != manifest.owned_events + writer.rows:
-            # event_persons changed otherwise than by owning the new events: stamp everything again
+        paths = [lake_root / f for f in new]
+        # Every owner row was used so far: the new events' owners can only be rows appended since.
+        tail = manifest.owned_events if manifest.stamped_events == manifest.owned_events else None
+        for appended_after in ([tail, None] if tail is not None else [None]):
+            writer = _PartWriter(directory, _new_part_id())
+            _stream_into(writer, stamped_events(warehouse, paths, appended_after))
+            cube_parts, person_parts = writer.close()
+            if owned == manifest.owned_events + writer.rows:
+                break
             _discard(directory, [*cube_parts, *person_parts])
-            return _rebuild(warehouse, directory, files, run, owned, progress)
+        else:
+            # event_persons changed otherwise than by owning the new events: stamp everything again
+            return _rebuild(warehouse, directory, files, run, owned, persons, progress)
         updated = Manifest(
             batches=[*manifest.batches, *new], cube=[*manifest.cube, *cube_parts],
             person_events=[*manifest.person_events, *person_parts], identity_run=run, owned_events=owned,
-            generation=manifest.generation)
+            stamped_events=manifest.stamped_events + writer.rows, persons=persons, generation=manifest.generation)
         _write_manifest(directory, updated)
         return RollupUpdate("incremental", len(new), writer.rows, cube_parts, updated)
 
@@ -274,7 +297,7 @@ def _discard(directory: Path, parts: list[str]) -> None:
         (directory / relative).unlink(missing_ok=True)
 
 
-def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None, owned: int,
+def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None, owned: int, persons: int,
              progress: Callable[[str], None] | None) -> RollupUpdate:
     """Stamp every lake event file again: a new generation of parts replaces the old one."""
     if progress:
@@ -286,7 +309,7 @@ def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None,
     cube_parts, person_parts = writer.close()
     previous = read_manifest(directory)
     updated = Manifest(batches=files, cube=cube_parts, person_events=person_parts, identity_run=run,
-                       owned_events=owned, generation=uuid.uuid4().hex)
+                       owned_events=owned, stamped_events=writer.rows, persons=persons, generation=uuid.uuid4().hex)
     _write_manifest(directory, updated)
     if previous is not None:  # the old generation's parts are unreferenced now
         _discard(directory, [p for p in [*previous.cube, *previous.person_events]
