@@ -106,3 +106,7 @@ def test_components_choose_the_in_memory_path_on_duckdb_up_to_the_cap(project, m
 
 def test_in_memory_path_on_a_graph_without_edges_keeps_every_node_alone(project):
     assert _in_memory(project, ["b", "a", "a"], []) == [("a", "a"), ("b", "b")]
+
+
+def test_in_memory_path_on_an_empty_graph_gives_an_empty_table(project):
+    assert _in_memory(project, [], []) == []

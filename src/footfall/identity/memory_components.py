@@ -62,6 +62,8 @@ def component_labels(left: pa.ChunkedArray, right: pa.ChunkedArray, nodes: pa.Ch
     left, right = left.filter(both), right.filter(both)
     codes, dictionary = _factorised([left, right, nodes.filter(pc.is_valid(nodes))])
     n_edges, n_keys = len(left), len(dictionary)
+    if n_keys == 0:
+        return pa.table({"node": pa.array([], pa.string()), "component": pa.array([], pa.string())})
     graph = coo_matrix(
         (np.ones(n_edges, dtype=bool), (codes[:n_edges], codes[n_edges : 2 * n_edges])), shape=(n_keys, n_keys)
     ).tocsr()
