@@ -198,9 +198,9 @@ def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], be
         for hours in sorted({leaf.window_hours for leaf in leaves if leaf.window_hours is not None}):
             slid = timedelta(hours=hours)
             intervals.append(((before - slid, as_of - slid), [l for l in leaves if l.window_hours == hours]))
-        cube = view.cube
-        lit = lambda moment: ibis.literal(moment, type=cube.first_at.type())  # noqa: E731
         for (start, end), which in intervals:
+            cube = view.cube_between(start, end)
+            lit = lambda moment: ibis.literal(moment, type=cube.first_at.type())  # noqa: E731
             day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
             rows = cube.filter(cube.day >= lit(day_start), cube.day <= lit(end),
                                cube.first_at <= lit(end), cube.last_at > lit(start))

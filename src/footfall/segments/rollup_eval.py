@@ -21,7 +21,7 @@ import ibis
 from ibis.expr.types import Table
 
 from footfall.segments.compiler import compare, event_condition_counts
-from footfall.segments.rollups import CUBE, CUBE_DIMS, PERSON_EVENTS, Manifest, files_table, rollup_dir
+from footfall.segments.rollups import CUBE, CUBE_DIMS, PERSON_EVENTS, Manifest, files_table, part_month, rollup_dir
 from footfall.segments.rules import Did
 
 DAY = timedelta(days=1)
@@ -46,13 +46,25 @@ class RollupView:
     def __init__(self, warehouse: Any, manifest: Manifest, persons: Table | None = None) -> None:
         self.base = warehouse
         self.engine, self.project, self.con, self.lake = warehouse.engine, warehouse.project, warehouse.con, warehouse.lake
-        directory = rollup_dir(warehouse.project)
-        self.cube = files_table(warehouse, [directory / p for p in manifest.cube], CUBE)
-        self.events = files_table(warehouse, [directory / p for p in manifest.person_events], PERSON_EVENTS)
-        self.persons = persons
-        if persons is not None:
-            self.cube = self.cube.semi_join(persons, "person_id")
-            self.events = self.events.semi_join(persons, "person_id")
+        self.manifest, self.persons = manifest, persons
+        self.cube = self.cube_between()
+        self.events = self.events_between()
+
+    def _parts(self, parts: list[str], schema: Any, start: datetime | None, end: datetime | None) -> Table:
+        """Parts whose month meets [start, end] (all when None), cut to the persons if restricted."""
+        low, high = (f"{start:%Y-%m}" if start else ""), (f"{end:%Y-%m}" if end else "9999")
+        directory = rollup_dir(self.project)
+        chosen = [directory / p for p in parts if low <= part_month(p) <= high]
+        table = files_table(self.base, chosen, schema)
+        return table if self.persons is None else table.semi_join(self.persons, "person_id")
+
+    def cube_between(self, start: datetime | None = None, end: datetime | None = None) -> Table:
+        """Cube rows of the months from `start` to `end` (all of them by default)."""
+        return self._parts(self.manifest.cube, CUBE, start, end)
+
+    def events_between(self, start: datetime | None = None, end: datetime | None = None) -> Table:
+        """Owner-stamped events of the months from `start` to `end` (all of them by default)."""
+        return self._parts(self.manifest.person_events, PERSON_EVENTS, start, end)
 
     # -- what the compiler asks a warehouse for -------------------------------------------------
     def table(self, name: str) -> Table:
@@ -80,19 +92,28 @@ class RollupView:
         last_day = _floor_day(as_of)  # the day as_of falls in: partial
         lower = as_of - timedelta(hours=did.window.hours) if did.window is not None else None
         first_day = _floor_day(lower) + DAY if lower is not None else None  # first whole day after lower
-        cube, events = self._matching(self.cube, did), self._matching(self.events, did)
+        cube = self._matching(self.cube if lower is None else self.cube_between(first_day, last_day), did)
         at = lambda moment, column: ibis.literal(moment, type=column.type())  # noqa: E731
-        ts = events.timestamp
-        in_last_day = (ts >= at(last_day, ts)) & (ts <= at(as_of, ts))
+
+        def logged(start: datetime, end: datetime, after: bool, before: bool) -> Table:
+            """Matching events in the interval (`after`: start excluded; `before`: end excluded),
+            read from the months it spans only."""
+            events = self._matching(self.events_between(start, end), did)
+            ts = events.timestamp
+            return events.filter((ts > at(start, ts)) if after else (ts >= at(start, ts)),
+                                 (ts < at(end, ts)) if before else (ts <= at(end, ts)))
+
         if lower is None:
             whole = cube.filter(cube.day < at(last_day, cube.day))
-            partial = events.filter(in_last_day)
+            partial = logged(last_day, as_of, after=False, before=False)
         elif first_day <= last_day:
             whole = cube.filter(cube.day >= at(first_day, cube.day), cube.day < at(last_day, cube.day))
-            partial = events.filter(((ts > at(lower, ts)) & (ts < at(first_day, ts))) | in_last_day)
+            partial = ibis.union(logged(lower, first_day, after=True, before=True),
+                                 logged(last_day, as_of, after=False, before=False), distinct=False)
         else:  # a window shorter than the days it spans: all of it from the event log
             whole = None
-            partial = events.filter(ts > at(lower, ts), ts <= at(as_of, ts))
+            partial = logged(lower, as_of, after=True, before=False)
+        ts = partial.timestamp
         rows = partial.select("person_id", n=ibis.literal(1, type="int64"), first_at=ts, last_at=ts)
         if whole is not None:
             rows = ibis.union(rows, whole.select("person_id", n=whole.n.cast("int64"), first_at=whole.first_at,

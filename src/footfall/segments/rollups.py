@@ -6,7 +6,7 @@ Everything lives under `lake/_rollups/` as Parquet, so both engines read the sam
   a person, with its typed columns (not the JSON objects) and the `person_id` that owned it when it
   was rolled up. Whatever the cube cannot answer (sequences, filters on other columns, the partial
   days at the edges of a window) reads this instead of joining all events to `event_persons`.
-- `cube/<part>.parquet` — the rollup proper: per person × UTC day × event × realm × channel × store ×
+- `cube/<YYYY-MM>/<part>.parquet` — the rollup proper: per person × UTC day × event × realm × channel × store ×
   fulfilment, `n`, `amount` (sum), `first_at`, `last_at`. Rows are additive: a day that receives late
   events gets another row in a later part, and readers sum.
 - `manifest.json` — the watermark (which lake event files are rolled up), the parts, and the identity
@@ -208,13 +208,20 @@ def cube_rows(rows: pa.Table) -> pa.Table:
 
 
 class _PartWriter:
-    """Writes one update's parts: person_events per month and one cube part; returns their names."""
+    """Writes one update's parts, one file per UTC month for each kind (so a reader interested in a few
+    days opens only their months), rows sorted by time within each write; returns their names."""
 
     def __init__(self, directory: Path, part: str) -> None:
         self.directory, self.part = directory, part
-        self.monthly: dict[str, pq.ParquetWriter] = {}
-        self.cube: pq.ParquetWriter | None = None
+        self.writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         self.rows = 0
+
+    def _writer(self, kind: str, month: str, schema: pa.Schema) -> pq.ParquetWriter:
+        if (kind, month) not in self.writers:
+            path = self.directory / kind / month / f"{self.part}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.writers[kind, month] = pq.ParquetWriter(path, schema, compression="zstd")
+        return self.writers[kind, month]
 
     def add(self, rows: pa.Table) -> None:
         rows = rows.select(PERSON_EVENTS.names).cast(PERSON_EVENTS)
@@ -222,26 +229,24 @@ class _PartWriter:
             return
         self.rows += rows.num_rows
         for month, part in split_by_partition(rows):
-            if month not in self.monthly:
-                path = self.directory / "person_events" / month / f"{self.part}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.monthly[month] = pq.ParquetWriter(path, PERSON_EVENTS, compression="zstd")
-            self.monthly[month].write_table(part.sort_by("timestamp"))
-        if self.cube is None:
-            path = self.directory / "cube" / f"{self.part}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.cube = pq.ParquetWriter(path, CUBE, compression="zstd")
-        self.cube.write_table(cube_rows(rows))
+            self._writer("person_events", month, PERSON_EVENTS).write_table(part.sort_by("timestamp"))
+            cube = cube_rows(part).sort_by([("day", "ascending"), ("person_id", "ascending")])
+            self._writer("cube", month, CUBE).write_table(cube)
 
     def close(self) -> tuple[list[str], list[str]]:
         """Close and fsync the files; (cube parts, person_events parts) relative to the directory."""
-        for writer in [*self.monthly.values(), *([self.cube] if self.cube else [])]:
+        for writer in self.writers.values():
             writer.close()
-        person_parts = [f"person_events/{m}/{self.part}.parquet" for m in sorted(self.monthly)]
-        cube_parts = [f"cube/{self.part}.parquet"] if self.cube else []
-        for relative in [*person_parts, *cube_parts]:
+        parts = {kind: [f"{kind}/{month}/{self.part}.parquet" for k, month in sorted(self.writers) if k == kind]
+                 for kind in ("cube", "person_events")}
+        for relative in [*parts["cube"], *parts["person_events"]]:
             fsync_path(self.directory / relative)
-        return cube_parts, person_parts
+        return parts["cube"], parts["person_events"]
+
+
+def part_month(relative: str) -> str:
+    """The UTC month (YYYY-MM) a part's rows fall in, from its path."""
+    return relative.split("/")[1]
 
 
 def _new_part_id() -> str:
