@@ -60,3 +60,18 @@ def test_built_ins_have_the_same_members_on_duckdb_and_spark(small_segment_world
         on_duckdb = members_of(project.root, "duckdb", name, as_of)
         assert on_duckdb, f"{name} is empty on the small world: the comparison would prove nothing"
         assert members_of(project.root, "spark", name, as_of) == on_duckdb, name
+
+
+def test_distance_to_any_store_agrees_with_the_nearest_store_trait(accuracy_world: tuple[Path, WorldManifest]) -> None:
+    project_dir, manifest = accuracy_world
+    as_of = world_end(manifest)
+    with open_warehouse(open_project(project_dir)) as warehouse:
+        def ids(text: str) -> set[str]:
+            return set(warehouse.to_arrow(compile_rule(text, warehouse, as_of))["person_id"].to_pylist())
+
+        near = ids("within 8km of any store")
+        assert near == ids("nearest_store_km <= 8") and len(near) > 100
+        store = warehouse.to_arrow(warehouse.table("stores").select("store_id"))["store_id"][0].as_py()
+        around_one = ids(f'within 8000m of store "{store}"')
+        assert around_one and around_one < near
+        assert around_one >= ids(f'nearest_store_id = "{store}" and nearest_store_km <= 8')
