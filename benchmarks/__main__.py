@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_browser, bench_collect, bench_import, bench_profiles, bench_segments
+from benchmarks import bench_browser, bench_collect, bench_identity, bench_import, bench_profiles, bench_segments
 from benchmarks.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS: dict[str, Callable[[Path, int], str]] = {
     "import": bench_import.section,
     "collect": bench_collect.section,
+    "identity": bench_identity.section,
     "browser": bench_browser.section,
     "profiles": bench_profiles.section,
     "segments": bench_segments.section,
