@@ -160,9 +160,12 @@ def report(results: list[dict], started: str) -> str:
     lines = ["## Segments: Footfall vs pandas, hand-written DuckDB SQL and Polars", "",
              f"Three O2O segments ({', '.join(SEGMENTS)}; Footfall's built-in definitions, "
              "`footfall.segments.builtin`) evaluated from raw events, file reading included, each engine in a fresh "
-             f"process (fastest of {REPEATS}; peak RSS of that process). Every engine reads the same Parquet files: "
+             f"process ({'fastest of ' + str(REPEATS) + ' runs' if REPEATS > 1 else 'one run each'}; peak RSS of that process). Every engine reads the same Parquet files: "
              "the lake's events and order lines and the event → person mapping (Footfall from its `event_persons` "
-             "table, the others from an identical Parquet file). Load average before the run: " + started + ".", ""]
+             "table, the others from an identical Parquet file). Load average (1/5/15 min) before the run: " + started
+             + ", after: " + " / ".join(f"{x:.1f}" for x in os.getloadavg())
+             + " — this 2-core machine is shared with other engineers' tests and builds, so every time here is "
+             "inflated by contention; compare rows of one table, measured side by side.", ""]
     drift = definition_drift()
     if drift:
         lines += [f"**The built-in definitions of {', '.join(drift)} changed after the baselines were written: "
