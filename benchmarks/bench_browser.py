@@ -25,7 +25,18 @@ import sys
 from pathlib import Path
 
 from benchmarks.bench_collect import NOOP_APP, batch_request
-from benchmarks.http_load import LoadRequest, footfall_serve, free_port, load_and_count, measure, start_server, stop_server
+from benchmarks.http_load import (
+    MEASUREMENT_ALIGN,
+    MEASUREMENT_HEADER,
+    LoadRequest,
+    footfall_serve,
+    free_port,
+    load_and_count,
+    measure,
+    measurement_cells,
+    start_server,
+    stop_server,
+)
 
 CAPTURED_REQUESTS = Path(__file__).with_name("browser_requests.json")
 SHOP_ORIGIN = "https://shop.example"  # the Origin of the captured requests; the key allows only it
@@ -119,14 +130,12 @@ def report(result: dict) -> str:
         f"Machine load average before/after: {result['load_average'][0]:.1f}/{result['load_average'][1]:.1f} "
         "(the 2 cores are shared with other work, so \"events/s per busy core\" is the figure to compare).",
         "",
-        "| request | path | connections | events/s | requests/s | p50 ms | p99 ms | non-200 | server CPU µs/request | events/s per busy core |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| request | path | {MEASUREMENT_HEADER}",
+        f"|---|---|{MEASUREMENT_ALIGN}",
     ]
     for r in result["runs"]:
         name = names[r["request"]] if r["server"] == "footfall" else f"no-op endpoint, {names[r['request']]} request (ceiling)"
-        lines.append(f"| {name} | `{r['path']}` | {r['connections']} | {r['events_per_second']:,.0f} | "
-                     f"{r['requests_per_second']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
-                     f"{r['server_cpu_us_per_request']:,.0f} | {r['events_per_core_second'] or 0:,.0f} |")
+        lines.append(f"| {name} | `{r['path']}` | {measurement_cells(r)}")
     footfall = {(r["request"], r["connections"]): r for r in result["runs"] if r["server"] == "footfall"}
     levels = sorted({level for _, level in footfall})
     lines += ["", "Single-event path ÷ `/v1/batch` (events/s measured; events/s per busy core):", "",

@@ -26,12 +26,15 @@ import time
 from pathlib import Path
 
 from benchmarks.http_load import (
+    MEASUREMENT_ALIGN,
+    MEASUREMENT_HEADER,
     REQUEST_MARK,
     LoadRequest,
     footfall_serve,
     free_port,
     load_and_count,
     measure,
+    measurement_cells,
     start_server,
     stop_server,
 )
@@ -194,13 +197,11 @@ def report(result: dict) -> str:
         f"Machine load average before/after: {result['load_average'][0]:.1f}/{result['load_average'][1]:.1f} "
         "(other work on the 2 cores lowers every row alike).",
         "",
-        "| server | connections | events/s | requests/s | p50 ms | p99 ms | non-200 | server CPU µs/request | events/s per busy core |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| server | {MEASUREMENT_HEADER}",
+        f"|---|{MEASUREMENT_ALIGN}",
     ]
     for r in result["runs"]:
-        lines.append(f"| {r['server']} | {r['connections']} | {r['events_per_second']:,.0f} | "
-                     f"{r['requests_per_second']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
-                     f"{r['server_cpu_us_per_request']:,.0f} | {r['events_per_core_second'] or 0:,.0f} |")
+        lines.append(f"| {r['server']} | {measurement_cells(r)}")
     loader = result["loader"]
     rate = f"{loader['events_per_second']:,.0f}" if loader["events_per_second"] else "n/a"
     lines += [

@@ -151,6 +151,19 @@ def measure(process: subprocess.Popen, port: int, request: LoadRequest, connecti
             "acknowledged_events": measured["ok_requests_total"] * request.events_per_request}
 
 
+# The columns of one measured row in a Markdown table, after the columns naming what was measured.
+MEASUREMENT_HEADER = ("connections | events/s | requests/s | p50 ms | p99 ms | non-200 | server CPU µs/request | "
+                      "events/s per busy core |")
+MEASUREMENT_ALIGN = "---:|" * 8
+
+
+def measurement_cells(row: dict) -> str:
+    """A `measure` row as the Markdown cells of MEASUREMENT_HEADER."""
+    return (f"{row['connections']} | {row['events_per_second']:,.0f} | {row['requests_per_second']:,.0f} | "
+            f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} | "
+            f"{row['server_cpu_us_per_request']:,.0f} | {row['events_per_core_second'] or 0:,.0f} |")
+
+
 def load_and_count(project) -> dict:
     """Load the spool into the lake (timed) and count what the lake holds: rows and distinct message ids."""
     from footfall.ingest.loader import Loader
