@@ -28,18 +28,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-# The headers the collector reads, taken in one pass over the raw list: each `request.headers.get`
-# scans every header, and a browser sends fifteen or more (measured: 26 µs for the five, 5 µs in one pass).
-_COLLECTOR_HEADERS = frozenset({b"content-length", b"content-encoding", b"authorization", b"x-write-key", b"origin"})
-
-
-def collector_headers(request: Request) -> dict[bytes, str]:
-    """The request's headers the collector reads (ASGI servers send names lower-cased), by name."""
-    return {name: value.decode("latin-1") for name, value in request.scope["headers"] if name in _COLLECTOR_HEADERS}
-
-
-async def read_body(request: Request, declared: str | None) -> bytes:
-    """The raw request body, refusing to read past the request size limit (`declared`: its Content-Length)."""
+async def read_body(request: Request) -> bytes:
+    """The raw request body, refusing to read past the request size limit."""
+    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
         raise request_too_large(int(declared))
     chunks: list[bytes] = []
@@ -54,21 +45,16 @@ async def read_body(request: Request, declared: str | None) -> bytes:
 
 def request_write_key(request: Request) -> str | None:
     """A write key sent outside Basic auth and the body: `X-Write-Key` (Jitsu) or `?writeKey=` (beacons)."""
-    return request.headers.get("x-write-key") or query_write_key(request)
-
-
-def query_write_key(request: Request) -> str | None:
-    """`?writeKey=`; a request without a query string (most) parses nothing."""
-    return request.query_params.get("writeKey") if request.scope.get("query_string") else None
+    return request.headers.get("x-write-key") or request.query_params.get("writeKey")
 
 
 async def collect_request(request: Request, call: str) -> Response:
     """The one way every route (server and browser SDKs alike) hands a request to the collector."""
     collector: Collector = request.app.state.collector
-    headers = collector_headers(request)
-    body = await read_body(request, headers.get(b"content-length"))
-    result = await collector.collect(call, body, headers.get(b"content-encoding"), headers.get(b"authorization"),
-                                     headers.get(b"x-write-key") or query_write_key(request), headers.get(b"origin"))
+    body = await read_body(request)
+    result = await collector.collect(call, body, request.headers.get("content-encoding"),
+                                     request.headers.get("authorization"), request_write_key(request),
+                                     request.headers.get("origin"))
     content: dict[str, Any] = {"success": True, "accepted": result.accepted}
     if result.rejected:
         content["rejected"] = result.rejected
