@@ -38,11 +38,11 @@ def _record_requests(page) -> list[tuple[str, str]]:
 
 
 def test_rudder_beacon_mode_delivers_every_call_once_through_beacon_batch(project, chromium, shop_site):
+    context = chromium.new_context()
+    context.add_init_script(RECORD_BEACONS)
     key = create_write_key(project, "web", [shop_site])[1]
     server = Server(project.root).start()
     collector = f"http://localhost:{server.port}"
-    context = chromium.new_context()
-    context.add_init_script(RECORD_BEACONS)
     try:
         page = context.new_page()
         requests = _record_requests(page)
