@@ -101,6 +101,8 @@ class _RuleShape:
 
     leaves: list[_Leaf] = field(default_factory=list)
     traits: bool = False
+    json_paths: bool = False  # a filter or `same` reads properties.…: not in the event log
+    opaque: bool = False  # refers to a segment given as evaluated members: its conditions are unknown
 
 
 def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _RuleShape:
@@ -114,9 +116,12 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
             stack.append(node.rule)
         elif isinstance(node, Did):
             shape.leaves.append(_Leaf(node, node.window.hours if node.window else None))
+            shape.json_paths |= any(f.field.startswith("properties.") for f in node.filters)
         elif isinstance(node, Sequence):
             hours = node.window.hours if node.window else None
             shape.leaves += [_Leaf(node.first, hours), _Leaf(node.then, hours)]
+            fields = [*node.same, *(f.field for f in (*node.first.filters, *node.then.filters))]
+            shape.json_paths |= any(name.startswith("properties.") for name in fields)
         elif isinstance(node, (Trait, NearStore)):
             shape.traits = True
         elif isinstance(node, InSegment) and node.name not in seen:
@@ -125,10 +130,14 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
                 from footfall.segments.language import parse
 
                 found = parse(found)
-            if found is not None:
+            if isinstance(found, Table):
+                shape.opaque = True
+            elif found is not None:
                 inner = _shape(found, lookup, (*seen, node.name))
                 shape.leaves += inner.leaves
                 shape.traits |= inner.traits
+                shape.json_paths |= inner.json_paths
+                shape.opaque |= inner.opaque
     return shape
 
 
@@ -231,10 +240,14 @@ def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, upda
         reason = "as_of moved back"
     elif shape.traits:
         reason = "reads profile traits"
+    elif shape.json_paths or shape.opaque:
+        reason = "reads JSON properties" if shape.json_paths else "refers to members given as a table"
     old_members = (pq.read_table(directory / state.members_file) if state is not None and reason is None
                    else MEMBERS.empty_table())
     if reason is not None:
-        members = warehouse.to_arrow(_compile(rule, view, as_of, lookup)).select(["person_id"])
+        # the event log keeps typed columns only: JSON paths (and unknown conditions) read the raw events
+        source = warehouse if shape.json_paths or shape.opaque else view
+        members = warehouse.to_arrow(_compile(rule, source, as_of, lookup)).select(["person_id"])
         evaluated = None
         new_parts = manifest.cube
     else:
@@ -263,8 +276,10 @@ def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, upda
     return report, members
 
 
-def _compile(rule: Rule, view: RollupView, as_of: datetime, lookup: SegmentLookup) -> Table:
-    return compile_rule(rule, view, as_of, segments=lookup, counts=lambda did: view.counts(did, as_of))
+def _compile(rule: Rule, source: Any, as_of: datetime, lookup: SegmentLookup) -> Table:
+    if not isinstance(source, RollupView):
+        return compile_rule(rule, source, as_of, segments=lookup)
+    return compile_rule(rule, source, as_of, segments=lookup, counts=lambda did: source.counts(did, as_of))
 
 
 def refresh_segments(warehouse: Any, segments: dict[str, Rule | str], as_of: datetime,
