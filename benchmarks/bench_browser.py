@@ -5,8 +5,9 @@ A website sends one event per request (analytics.js `POST /v1/t`, RudderStack `P
 (one worker pinned to one core, no background loading) takes each SDK's request from an aiohttp
 client on the other core over N keep-alive connections, then `/v1/batch` with 100 events per request
 (the collect benchmark's request) for the ratio. The requests are the ones the SDKs sent from Chromium
-(`browser_requests.json`: headers and body captured by the real-browser test page, with the write key,
-page URL and message id left as placeholders): Origin set, key in Basic auth and in the body for
+(`browser_requests.json`: headers and body captured from the real-browser test page, the write key
+and message id turned into placeholders, the page moved to https://shop.example): Origin set, key in
+Basic auth and in the body for
 analytics.js, Basic auth for RudderStack, `X-Write-Key` for Jitsu. A browser's CORS preflight is
 cached for 10 minutes (`Access-Control-Max-Age`), so steady traffic is these POSTs alone.
 
