@@ -7,9 +7,9 @@ client on the other core over N keep-alive connections, then `/v1/batch` with 10
 (the collect benchmark's request) for the ratio. The requests are the ones the SDKs sent from Chromium
 (`browser_requests.json`: headers and body captured from the real-browser test page, the write key
 and message id turned into placeholders, the page moved to https://shop.example): Origin set, key in
-Basic auth and in the body for
-analytics.js, Basic auth for RudderStack, `X-Write-Key` for Jitsu. A browser's CORS preflight is
-cached for 10 minutes (`Access-Control-Max-Age`), so steady traffic is these POSTs alone.
+Basic auth and in the body for analytics.js, Basic auth for RudderStack, `X-Write-Key` for Jitsu. A
+browser's CORS preflight is cached for 10 minutes (`Access-Control-Max-Age`), so steady traffic is
+these POSTs alone.
 
 Beside them, a no-op endpoint on the same framework and server answers the same analytics.js request:
 the ceiling for one request per event. Afterwards the loader moves everything Footfall acknowledged
