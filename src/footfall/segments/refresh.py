@@ -39,9 +39,9 @@ import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from footfall.lake import fsync_path
-from footfall.segments.compiler import compare, compile_rule
-from footfall.segments.rollup_eval import RollupView, _utc
-from footfall.segments.rollups import CUBE, CUBE_DIMS, RollupUpdate, files_table, rollup_dir, update_rollups
+from footfall.segments.compiler import compile_rule
+from footfall.segments.rollup_eval import RollupView, _utc, matching_any
+from footfall.segments.rollups import CUBE, RollupUpdate, files_table, rollup_dir, update_rollups
 from footfall.segments.rules import (
     And,
     Did,
@@ -141,28 +141,6 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
     return shape
 
 
-def _matches_any(cube: Table, leaves: list[_Leaf]) -> Table:
-    """Cube rows that may hold an event some leaf matches (filters on columns the cube lacks are
-    left out, which only widens the set)."""
-    tests = []
-    for leaf in leaves:
-        parts = [compare(cube[f.field], f, f"event field {f.field}") for f in leaf.match.filters if f.field in CUBE_DIMS]
-        if leaf.match.event is not None:
-            parts.append(cube.event == leaf.match.event)
-        if not parts:
-            return cube
-        test = parts[0]
-        for part in parts[1:]:
-            test = test & part
-        tests.append(test)
-    if not tests:
-        return cube.filter(ibis.literal(False))
-    either = tests[0]
-    for test in tests[1:]:
-        either = either | test
-    return cube.filter(either)
-
-
 def _state_dir(warehouse: Any, name: str) -> Path:
     return rollup_dir(warehouse.project) / STATE_DIR / name
 
@@ -200,7 +178,7 @@ def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], be
     """person_id of everyone whose result may differ between `before` and `as_of` (module docstring):
     people with new events some leaf matches, or with such events crossing `as_of` or a window edge."""
     directory = rollup_dir(warehouse.project)
-    added = _matches_any(files_table(warehouse, [directory / p for p in new_parts], CUBE), leaves)
+    added = matching_any(files_table(warehouse, [directory / p for p in new_parts], CUBE), [l.match for l in leaves])
     found = [added.select("person_id")]
     if as_of > before:
         intervals = [((before, as_of), leaves)]  # events that were in the future and now count
@@ -213,7 +191,7 @@ def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], be
             day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
             rows = cube.filter(cube.day >= lit(day_start), cube.day <= lit(end),
                                cube.first_at <= lit(end), cube.last_at > lit(start))
-            found.append(_matches_any(rows, which).select("person_id"))
+            found.append(matching_any(rows, [l.match for l in which]).select("person_id"))
     union = ibis.union(*found, distinct=True) if len(found) > 1 else found[0].distinct()
     persons = warehouse.table("persons").select("person_id")
     return warehouse.to_arrow(union.semi_join(persons, "person_id"))
@@ -257,7 +235,8 @@ def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, upda
         evaluated = affected.num_rows
         kept = old_members.filter(pa.compute.invert(pa.compute.is_in(old_members["person_id"], affected["person_id"])))
         if affected.num_rows:
-            restricted = RollupView(warehouse, manifest, persons=_bind(warehouse, affected))
+            restricted = RollupView(warehouse, manifest, persons=_bind(warehouse, affected),
+                                    matches=[leaf.match for leaf in shape.leaves])
             found = warehouse.to_arrow(_compile(rule, restricted, as_of, lookup)).select(["person_id"])
             members = pa.concat_tables([kept.cast(MEMBERS), found.cast(MEMBERS)])
         else:

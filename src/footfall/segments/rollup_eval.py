@@ -14,6 +14,8 @@ the window starts in) come from the event log, filtered to those hours only.
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,7 +24,7 @@ from ibis.expr.types import Table
 
 from footfall.segments.compiler import compare, event_condition_counts
 from footfall.segments.rollups import CUBE, CUBE_DIMS, PERSON_EVENTS, Manifest, files_table, part_month, rollup_dir
-from footfall.segments.rules import Did
+from footfall.segments.rules import Did, EventMatch
 
 DAY = timedelta(days=1)
 
@@ -35,6 +37,22 @@ def _floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def matching_any(table: Table, matches: list[EventMatch]) -> Table:
+    """Rows (cube rows or events) that may hold an event some match selects. Filters on columns the
+    cube lacks are left out, which only widens the set."""
+    tests = []
+    for match in matches:
+        parts = [compare(table[f.field], f, f"event field {f.field}") for f in match.filters if f.field in CUBE_DIMS]
+        if match.event is not None:
+            parts.append(table.event == match.event)
+        if not parts:
+            return table
+        tests.append(functools.reduce(operator.and_, parts))
+    if not tests:
+        return table.filter(ibis.literal(False))
+    return table.filter(functools.reduce(operator.or_, tests))
+
+
 def cube_answers(did: Did) -> bool:
     """Whether the cube holds what the condition's filters look at."""
     return all(f.field in CUBE_DIMS for f in did.filters)
@@ -43,12 +61,22 @@ def cube_answers(did: Did) -> bool:
 class RollupView:
     """The rollups as tables of a warehouse's engine, usable wherever the compiler wants a warehouse."""
 
-    def __init__(self, warehouse: Any, manifest: Manifest, persons: Table | None = None) -> None:
+    def __init__(self, warehouse: Any, manifest: Manifest, persons: Table | None = None,
+                 matches: list[EventMatch] | None = None) -> None:
+        """persons: restrict everything to these people. matches: with persons, keep (computed once, as a
+        temporary table) only their rows that some of these event matches may select — a refresh
+        reads the few affected people's rows many times over, the whole log only once."""
         self.base = warehouse
         self.engine, self.project, self.con, self.lake = warehouse.engine, warehouse.project, warehouse.con, warehouse.lake
         self.manifest, self.persons = manifest, persons
+        self._kept: tuple[Table, Table] | None = None
         self.cube = self.cube_between()
         self.events = self.events_between()
+        if persons is not None and matches is not None:
+            from footfall.identity.engine import cached
+
+            self.cube, self.events = cached(matching_any(self.cube, matches)), cached(matching_any(self.events, matches))
+            self._kept = (self.cube, self.events)
 
     def _parts(self, parts: list[str], schema: Any, start: datetime | None, end: datetime | None) -> Table:
         """Parts whose month meets [start, end] (all when None), cut to the persons if restricted."""
@@ -60,11 +88,11 @@ class RollupView:
 
     def cube_between(self, start: datetime | None = None, end: datetime | None = None) -> Table:
         """Cube rows of the months from `start` to `end` (all of them by default)."""
-        return self._parts(self.manifest.cube, CUBE, start, end)
+        return self._kept[0] if self._kept else self._parts(self.manifest.cube, CUBE, start, end)
 
     def events_between(self, start: datetime | None = None, end: datetime | None = None) -> Table:
         """Owner-stamped events of the months from `start` to `end` (all of them by default)."""
-        return self._parts(self.manifest.person_events, PERSON_EVENTS, start, end)
+        return self._kept[1] if self._kept else self._parts(self.manifest.person_events, PERSON_EVENTS, start, end)
 
     # -- what the compiler asks a warehouse for -------------------------------------------------
     def table(self, name: str) -> Table:
