@@ -19,7 +19,8 @@ Everyone else keeps their result, so the new members are (old members − affect
 who match), with the rule compiled by the ordinary compiler against the rollups restricted to the
 affected people (`RollupView`). The whole segment is evaluated again (still from the rollups) when that
 argument does not hold: the first refresh, a changed definition, a rebuild of the rollups (identity
-changed), `as_of` moving backwards, or a rule that reads profile traits (profiles are rebuilt whole).
+changed), `as_of` moving backwards, a rule that reads profile traits (profiles are rebuilt whole), or
+one that filters on an event column the rollups do not keep (JSON properties, identifiers, pages).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ibis.expr.types import Table
 from footfall.lake import fsync_path
 from footfall.segments.compiler import compile_rule
 from footfall.segments.rollup_eval import RollupView, _utc, matching_any
-from footfall.segments.rollups import CUBE, RollupUpdate, files_table, rollup_dir, update_rollups
+from footfall.segments.rollups import CUBE, LOG_COLUMNS, RollupUpdate, files_table, rollup_dir, update_rollups
 from footfall.segments.rules import (
     And,
     Did,
@@ -101,7 +102,7 @@ class _RuleShape:
 
     leaves: list[_Leaf] = field(default_factory=list)
     traits: bool = False
-    json_paths: bool = False  # a filter or `same` reads properties.…: not in the event log
+    raw_columns: bool = False  # a filter or `same` names a column the event log lacks (properties.…, email, ...)
     opaque: bool = False  # refers to a segment given as evaluated members: its conditions are unknown
 
 
@@ -116,12 +117,12 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
             stack.append(node.rule)
         elif isinstance(node, Did):
             shape.leaves.append(_Leaf(node, node.window.hours if node.window else None))
-            shape.json_paths |= any(f.field.startswith("properties.") for f in node.filters)
+            shape.raw_columns |= any(f.field not in LOG_COLUMNS for f in node.filters)
         elif isinstance(node, Sequence):
             hours = node.window.hours if node.window else None
             shape.leaves += [_Leaf(node.first, hours), _Leaf(node.then, hours)]
             fields = [*node.same, *(f.field for f in (*node.first.filters, *node.then.filters))]
-            shape.json_paths |= any(name.startswith("properties.") for name in fields)
+            shape.raw_columns |= any(name not in LOG_COLUMNS for name in fields)
         elif isinstance(node, (Trait, NearStore)):
             shape.traits = True
         elif isinstance(node, InSegment) and node.name not in seen:
@@ -136,7 +137,7 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
                 inner = _shape(found, lookup, (*seen, node.name))
                 shape.leaves += inner.leaves
                 shape.traits |= inner.traits
-                shape.json_paths |= inner.json_paths
+                shape.raw_columns |= inner.raw_columns
                 shape.opaque |= inner.opaque
     return shape
 
@@ -218,13 +219,14 @@ def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, upda
         reason = "as_of moved back"
     elif shape.traits:
         reason = "reads profile traits"
-    elif shape.json_paths or shape.opaque:
-        reason = "reads JSON properties" if shape.json_paths else "refers to members given as a table"
+    elif shape.raw_columns or shape.opaque:
+        reason = ("filters on a column the rollups do not keep" if shape.raw_columns
+                  else "refers to members given as a table")
     old_members = (pq.read_table(directory / state.members_file) if state is not None and reason is None
                    else MEMBERS.empty_table())
     if reason is not None:
-        # the event log keeps typed columns only: JSON paths (and unknown conditions) read the raw events
-        source = warehouse if shape.json_paths or shape.opaque else view
+        # columns the event log does not keep (and unknown conditions): the raw events
+        source = warehouse if shape.raw_columns or shape.opaque else view
         members = warehouse.to_arrow(_compile(rule, source, as_of, lookup)).select(["person_id"])
         evaluated = None
         new_parts = manifest.cube

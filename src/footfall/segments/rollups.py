@@ -3,8 +3,8 @@
 Everything lives under `lake/_rollups/` as Parquet, so both engines read the same files:
 
 - `person_events/<YYYY-MM>/<part>.parquet` — the owner-stamped event log: every event that belongs to
-  a person, with its typed columns (not the JSON objects) and the `person_id` that owned it when it
-  was rolled up. Whatever the cube cannot answer (sequences, filters on other columns, the partial
+  a person, with the typed columns conditions filter on (`LOG_COLUMNS`; not the identifiers, pages or
+  JSON objects) and the `person_id` that owned it when it was rolled up. Whatever the cube cannot answer (sequences, filters on other columns, the partial
   days at the edges of a window) reads this instead of joining all events to `event_persons`.
 - `cube/<YYYY-MM>/<part>.parquet` — the rollup proper: per person × UTC day × event × realm × channel × store ×
   fulfilment, `n`, `amount` (sum), `first_at`, `last_at`. Rows are additive: a day that receives late
@@ -54,13 +54,14 @@ from footfall.schema.tables import EVENTS
 
 ROLLUP_DIR = "_rollups"
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
-JSON_COLUMNS = ("context", "properties", "traits")
+FORMAT_VERSION = 2
 CUBE_DIMS = ("event", "realm", "channel", "store_id", "fulfilment")
-PERSON_EVENTS = pa.schema(
-    [pa.field("person_id", pa.string(), nullable=False),
-     *(f for f in EVENTS if f.name not in JSON_COLUMNS)]
-)
+# The event columns behavioural conditions filter on; identifiers, locations, pages and campaign tags
+# are left out of the log (a rule that names one is evaluated from the raw events instead).
+LOG_COLUMNS = ("message_id", "timestamp", "type", "event", "realm", "channel", "store_id", "source",
+               "order_id", "fulfilment", "amount", "currency", "sku", "category", "quantity", "coupon_code",
+               "campaign_id", "experience_id")
+PERSON_EVENTS = pa.schema([pa.field("person_id", pa.string(), nullable=False), *(EVENTS.field(c) for c in LOG_COLUMNS)])
 _TIMESTAMP = EVENTS.field("timestamp").type
 CUBE = pa.schema(
     [pa.field("person_id", pa.string()), pa.field("day", _TIMESTAMP),
