@@ -29,7 +29,7 @@ from benchmarks.identity_graph import generate_graph
 # (comma-separated sizes), FOOTFALL_BENCH_IDENTITY_CUSTOMERS.
 GRAPH_EDGES = int(os.environ.get("FOOTFALL_BENCH_IDENTITY_EDGES", "10000000"))
 RSS_LIMIT_GIB = 12.0  # a contender above this is stopped and reported as failed (the machine is shared)
-CONTENDER_TIMEOUT_S = 600
+CONTENDER_TIMEOUT_S = 480
 CONTENDERS = (
     ("footfall", "Footfall `connected_components` (DuckDB → Arrow → scipy, in memory)"),
     ("scipy", "scipy `csgraph.connected_components` (incl. factorising keys with Arrow)"),
@@ -38,7 +38,7 @@ CONTENDERS = (
     ("networkx", "networkx (graph build + connected_components)"),
 )
 MATCHING_SIZES = tuple(int(n) for n in os.environ.get("FOOTFALL_BENCH_IDENTITY_MATCHING", "25000,100000,300000,1000000").split(","))
-MATCHING_BUDGET_S = 450  # a size is skipped when the last one, scaled linearly, would take longer
+MATCHING_BUDGET_S = 300  # a size is skipped when the last one, scaled linearly, would take longer
 RESOLVE_WORLD = {"customers": int(os.environ.get("FOOTFALL_BENCH_IDENTITY_CUSTOMERS", "50000")), "stores": 100, "days": 90, "seed": 1}
 
 
