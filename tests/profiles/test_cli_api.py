@@ -88,3 +88,13 @@ def test_api_refuses_bad_input_and_missing_scope(client):
     wrong_scope = http.get("/api/journeys/paths", headers={"Authorization": f"Bearer {segments_key}"})
     assert wrong_scope.status_code == 403 and wrong_scope.json()["code"] == "missing_scope"
     assert http.get("/api/journeys/paths", headers={"Authorization": ""}).status_code == 401
+
+
+def test_demo_world_loads_its_postcodes_and_profiles_place_people(tmp_path, capsys):
+    root = str(tmp_path / "demo")
+    assert run_cli(["demo", "--project", root, "--customers", "60", "--stores", "3", "--days", "14"], capsys)[0] == 0
+    assert run_cli(["resolve", "--project", root, "--no-probabilistic"], capsys)[0] == 0
+    code, out, _ = run_cli(["profile", "build", "--project", root], capsys)
+    assert code == 0
+    placed = int(next(line for line in out.splitlines() if "homes from postcode" in line).split("│")[2].strip().replace(",", ""))
+    assert placed > 0
