@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pyarrow.parquet as pq
 from ibis.expr.types import Table
@@ -180,7 +181,8 @@ def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], be
     people with new events some leaf matches, or with such events crossing `as_of` or a window edge."""
     directory = rollup_dir(warehouse.project)
     added = matching_any(files_table(warehouse, [directory / p for p in new_parts], CUBE), [l.match for l in leaves])
-    found = [added.select("person_id")]
+    person = dt.String(nullable=True)  # files and temporary tables may disagree on NOT NULL
+    found = [added.select(person_id=added.person_id.cast(person))]
     if as_of > before:
         intervals = [((before, as_of), leaves)]  # events that were in the future and now count
         for hours in sorted({leaf.window_hours for leaf in leaves if leaf.window_hours is not None}):
@@ -192,26 +194,33 @@ def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], be
             day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
             rows = cube.filter(cube.day >= lit(day_start), cube.day <= lit(end),
                                cube.first_at <= lit(end), cube.last_at > lit(start))
-            found.append(matching_any(rows, [l.match for l in which]).select("person_id"))
+            rows = matching_any(rows, [l.match for l in which])
+            found.append(rows.select(person_id=rows.person_id.cast(person)))
     union = ibis.union(*found, distinct=True) if len(found) > 1 else found[0].distinct()
     persons = warehouse.table("persons").select("person_id")
     return warehouse.to_arrow(union.semi_join(persons, "person_id"))
 
 
-def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, update: RollupUpdate,
-                    lookup: SegmentLookup) -> tuple[RefreshReport, pa.Table]:
-    """Refresh one segment against already-updated rollups; returns the report and the members."""
-    as_of = _utc(as_of)
-    manifest = update.manifest
-    directory = _state_dir(warehouse, name)
-    state = _load_state(directory)
-    rule_json = rule_to_json(rule)
+@dataclass
+class _Plan:
+    """One segment's refresh, decided before anything is evaluated."""
+
+    name: str
+    rule: Rule
+    shape: _RuleShape
+    state: _State | None
+    reason: str | None  # why everyone is evaluated; None: incremental
+    affected: pa.Table | None = None  # person_id of the people to re-evaluate (incremental)
+
+
+def _plan(warehouse: Any, view: RollupView, name: str, rule: Rule, as_of: datetime, manifest: Any,
+          lookup: SegmentLookup) -> _Plan:
+    state = _load_state(_state_dir(warehouse, name))
     shape = _shape(rule, lookup)
-    view = RollupView(warehouse, manifest)
     reason = None
     if state is None:
         reason = "first refresh"
-    elif state.rule != rule_json:
+    elif state.rule != rule_to_json(rule):
         reason = "definition changed"
     elif state.generation != manifest.generation:
         reason = "rollups rebuilt (identity changed)"
@@ -222,38 +231,66 @@ def refresh_segment(warehouse: Any, name: str, rule: Rule, as_of: datetime, upda
     elif shape.raw_columns or shape.opaque:
         reason = ("filters on a column the rollups do not keep" if shape.raw_columns
                   else "refers to members given as a table")
-    old_members = (pq.read_table(directory / state.members_file) if state is not None and reason is None
-                   else MEMBERS.empty_table())
-    if reason is not None:
-        # columns the event log does not keep (and unknown conditions): the raw events
-        source = warehouse if shape.raw_columns or shape.opaque else view
-        members = warehouse.to_arrow(_compile(rule, source, as_of, lookup)).select(["person_id"])
-        evaluated = None
-        new_parts = manifest.cube
-    else:
+    plan = _Plan(name, rule, shape, state, reason)
+    if reason is None:
         new_parts = [p for p in manifest.cube if p not in set(state.cube_parts)]
         before = _utc(datetime.fromisoformat(state.as_of))
-        affected = _affected_persons(warehouse, view, new_parts, before, as_of, shape.leaves)
+        plan.affected = _affected_persons(warehouse, view, new_parts, before, as_of, shape.leaves)
+    return plan
+
+
+def _refresh(warehouse: Any, rules: list[tuple[str, Rule]], as_of: datetime, update: RollupUpdate,
+             lookup: SegmentLookup, progress: Callable[[str], None] | None = None) -> list[tuple[RefreshReport, pa.Table]]:
+    """Refresh segments against already-updated rollups; (report, members) per segment.
+
+    The affected people of all incremental segments are read from the rollups once, together: their
+    rows that some condition of those segments may select become temporary tables every segment reads.
+    """
+    as_of = _utc(as_of)
+    manifest = update.manifest
+    view = RollupView(warehouse, manifest)
+    plans = [_plan(warehouse, view, name, rule, as_of, manifest, lookup) for name, rule in rules]
+    busy = [p for p in plans if p.affected is not None and p.affected.num_rows]
+    shared = None
+    if busy:
+        everyone = pa.table({"person_id": pa.compute.unique(
+            pa.chunked_array([c for p in busy for c in p.affected["person_id"].chunks]))})
+        shared = view.keep(_bind(warehouse, everyone), [leaf.match for p in busy for leaf in p.shape.leaves])
+    done = []
+    for plan in plans:
+        if progress:
+            progress(f"refreshing {plan.name}")
+        done.append(_finish(warehouse, plan, view, shared, as_of, update, lookup))
+    return done
+
+
+def _finish(warehouse: Any, plan: _Plan, view: RollupView, shared: RollupView | None, as_of: datetime,
+            update: RollupUpdate, lookup: SegmentLookup) -> tuple[RefreshReport, pa.Table]:
+    """Evaluate one planned segment, store its state, report."""
+    directory = _state_dir(warehouse, plan.name)
+    previous = pq.read_table(directory / plan.state.members_file) if plan.state else MEMBERS.empty_table()
+    if plan.reason is not None:
+        # columns the event log does not keep (and unknown conditions): the raw events
+        source = warehouse if plan.shape.raw_columns or plan.shape.opaque else view
+        members = warehouse.to_arrow(_compile(plan.rule, source, as_of, lookup)).select(["person_id"])
+        evaluated, reason = None, plan.reason
+    else:
+        affected = plan.affected
         evaluated = affected.num_rows
-        kept = old_members.filter(pa.compute.invert(pa.compute.is_in(old_members["person_id"], affected["person_id"])))
-        if affected.num_rows:
-            restricted = RollupView(warehouse, manifest, persons=_bind(warehouse, affected),
-                                    matches=[leaf.match for leaf in shape.leaves])
-            found = warehouse.to_arrow(_compile(rule, restricted, as_of, lookup)).select(["person_id"])
-            members = pa.concat_tables([kept.cast(MEMBERS), found.cast(MEMBERS)])
-        else:
-            members = kept
+        members = previous.filter(pa.compute.invert(pa.compute.is_in(previous["person_id"], affected["person_id"])))
+        if evaluated:
+            restricted = shared.narrowed(_bind(warehouse, affected))
+            found = warehouse.to_arrow(_compile(plan.rule, restricted, as_of, lookup)).select(["person_id"])
+            members = pa.concat_tables([members.cast(MEMBERS), found.cast(MEMBERS)])
         reason = f"{evaluated} persons with new events or events crossing a window edge"
-    previous_members = (pq.read_table(directory / state.members_file) if state is not None
-                        else MEMBERS.empty_table())
-    _save_state(directory, _State(rule_json, as_of.isoformat(), manifest.generation, list(manifest.cube),
-                                  f"members-{uuid.uuid4().hex[:12]}.parquet"), members)
-    old_ids, new_ids = set(previous_members["person_id"].to_pylist()), set(members["person_id"].to_pylist())
+    _save_state(directory, _State(rule_to_json(plan.rule), as_of.isoformat(), update.manifest.generation,
+                                  list(update.manifest.cube), f"members-{uuid.uuid4().hex[:12]}.parquet"), members)
+    old_ids, new_ids = set(previous["person_id"].to_pylist()), set(members["person_id"].to_pylist())
     report = RefreshReport(
-        segment=name, mode="full" if evaluated is None else "incremental", rollups=update.mode, reason=reason,
-        as_of=as_of,
-        new_batches=update.batches, new_events=update.events, persons_evaluated=evaluated,
-        members=len(new_ids), entered=len(new_ids - old_ids), exited=len(old_ids - new_ids))
+        segment=plan.name, mode="full" if evaluated is None else "incremental", rollups=update.mode,
+        reason=reason, as_of=as_of, new_batches=update.batches, new_events=update.events,
+        persons_evaluated=evaluated, members=len(new_ids), entered=len(new_ids - old_ids),
+        exited=len(old_ids - new_ids))
     return report, members
 
 
@@ -272,12 +309,7 @@ def refresh_segments(warehouse: Any, segments: dict[str, Rule | str], as_of: dat
     rules = {name: parse(rule) if isinstance(rule, str) else rule for name, rule in segments.items()}
     update = update_rollups(warehouse, progress)
     find = lookup or (lambda name: rules.get(name))
-    reports = []
-    for name, rule in rules.items():
-        if progress:
-            progress(f"refreshing {name}")
-        reports.append(refresh_segment(warehouse, name, rule, as_of, update, find)[0])
-    return reports
+    return [report for report, _ in _refresh(warehouse, list(rules.items()), as_of, update, find, progress)]
 
 
 def refresh_and_record(warehouse: Any, store: Any, names: list[str], as_of: datetime | None = None,
@@ -291,13 +323,9 @@ def refresh_and_record(warehouse: Any, store: Any, names: list[str], as_of: date
     definitions = [store.get(name) for name in names]
     as_of = _utc(as_of) if as_of is not None else default_as_of(warehouse)
     update = update_rollups(warehouse, progress)
-    done = []
-    for definition in definitions:
-        if progress:
-            progress(f"refreshing {definition.name}")
-        report, members = refresh_segment(warehouse, definition.name, definition.rule, as_of, update, store.lookup)
-        done.append((report, record_members(warehouse, definition, as_of, members)))
-    return done
+    refreshed = _refresh(warehouse, [(d.name, d.rule) for d in definitions], as_of, update, store.lookup, progress)
+    return [(report, record_members(warehouse, definition, as_of, members))
+            for definition, (report, members) in zip(definitions, refreshed)]
 
 
 def refreshed_members(warehouse: Any, name: str) -> pa.Table:

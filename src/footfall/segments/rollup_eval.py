@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 from ibis.expr.types import Table
 
 from footfall.segments.compiler import compare, event_condition_counts
@@ -62,37 +63,56 @@ class RollupView:
     """The rollups as tables of a warehouse's engine, usable wherever the compiler wants a warehouse."""
 
     def __init__(self, warehouse: Any, manifest: Manifest, persons: Table | None = None,
-                 matches: list[EventMatch] | None = None) -> None:
-        """persons: restrict everything to these people. matches: with persons, keep (computed once, as a
-        temporary table) only their rows that some of these event matches may select — a refresh
-        reads the few affected people's rows many times over, the whole log only once."""
+                 kept: tuple[Table, Table] | None = None) -> None:
+        """persons: restrict every table to these people. kept: (cube, events) rows to read instead of
+        the parts (see `keep`)."""
         self.base = warehouse
         self.engine, self.project, self.con, self.lake = warehouse.engine, warehouse.project, warehouse.con, warehouse.lake
-        self.manifest, self.persons = manifest, persons
-        self._kept: tuple[Table, Table] | None = None
-        self.cube = self.cube_between()
-        self.events = self.events_between()
-        if persons is not None and matches is not None:
-            from footfall.identity.engine import cached
+        self.manifest, self.persons, self._kept = manifest, persons, kept
+        self._files: dict[tuple[str, str, str], Table] = {}
 
-            self.cube, self.events = cached(matching_any(self.cube, matches)), cached(matching_any(self.events, matches))
-            self._kept = (self.cube, self.events)
+    def keep(self, persons: Table, matches: list[EventMatch]) -> RollupView:
+        """A view of these people's rows that some of the event matches may select, computed once (a
+        temporary table): a refresh reads the affected people's rows many times over, the log once."""
+        from footfall.identity.engine import cached
 
-    def _parts(self, parts: list[str], schema: Any, start: datetime | None, end: datetime | None) -> Table:
+        cube = cached(matching_any(self.cube_between().semi_join(persons, "person_id"), matches))
+        events = cached(matching_any(self.events_between().semi_join(persons, "person_id"), matches))
+        return RollupView(self.base, self.manifest, persons, (cube, events))
+
+    def narrowed(self, persons: Table) -> RollupView:
+        """The same rows, restricted to fewer people."""
+        return RollupView(self.base, self.manifest, persons, self._kept)
+
+    def _parts(self, kind: str, start: datetime | None, end: datetime | None) -> Table:
         """Parts whose month meets [start, end] (all when None), cut to the persons if restricted."""
         low, high = (f"{start:%Y-%m}" if start else ""), (f"{end:%Y-%m}" if end else "9999")
-        directory = rollup_dir(self.project)
-        chosen = [directory / p for p in parts if low <= part_month(p) <= high]
-        table = files_table(self.base, chosen, schema)
+        if self._kept is not None:
+            table = self._kept[0 if kind == "cube" else 1]
+        else:
+            if (kind, low, high) not in self._files:
+                parts = self.manifest.cube if kind == "cube" else self.manifest.person_events
+                directory = rollup_dir(self.project)
+                chosen = [directory / p for p in parts if low <= part_month(p) <= high]
+                self._files[kind, low, high] = files_table(self.base, chosen, CUBE if kind == "cube" else PERSON_EVENTS)
+            table = self._files[kind, low, high]
         return table if self.persons is None else table.semi_join(self.persons, "person_id")
 
     def cube_between(self, start: datetime | None = None, end: datetime | None = None) -> Table:
         """Cube rows of the months from `start` to `end` (all of them by default)."""
-        return self._kept[0] if self._kept else self._parts(self.manifest.cube, CUBE, start, end)
+        return self._parts("cube", start, end)
 
     def events_between(self, start: datetime | None = None, end: datetime | None = None) -> Table:
         """Owner-stamped events of the months from `start` to `end` (all of them by default)."""
-        return self._kept[1] if self._kept else self._parts(self.manifest.person_events, PERSON_EVENTS, start, end)
+        return self._parts("events", start, end)
+
+    @property
+    def cube(self) -> Table:
+        return self.cube_between()
+
+    @property
+    def events(self) -> Table:
+        return self.events_between()
 
     # -- what the compiler asks a warehouse for -------------------------------------------------
     def table(self, name: str) -> Table:
@@ -141,11 +161,15 @@ class RollupView:
         else:  # a window shorter than the days it spans: all of it from the event log
             whole = None
             partial = logged(lower, as_of, after=True, before=False)
-        ts = partial.timestamp
-        rows = partial.select("person_id", n=ibis.literal(1, type="int64"), first_at=ts, last_at=ts)
+        # nullable types on both sides: temporary tables and files may disagree on NOT NULL
+        person, moment = dt.String(nullable=True), dt.Timestamp(timezone="UTC", scale=6, nullable=True)
+        ts = partial.timestamp.cast(moment)
+        rows = partial.select(person_id=partial.person_id.cast(person), n=ibis.literal(1, type="int64"),
+                              first_at=ts, last_at=ts)
         if whole is not None:
-            rows = ibis.union(rows, whole.select("person_id", n=whole.n.cast("int64"), first_at=whole.first_at,
-                                                 last_at=whole.last_at), distinct=False)
+            rows = ibis.union(rows, whole.select(person_id=whole.person_id.cast(person), n=whole.n.cast("int64"),
+                                                 first_at=whole.first_at.cast(moment),
+                                                 last_at=whole.last_at.cast(moment)), distinct=False)
         return rows.group_by("person_id").aggregate(n=rows.n.sum(), first_at=rows.first_at.min(),
                                                     last_at=rows.last_at.max())
 

@@ -54,14 +54,16 @@ from footfall.schema.tables import EVENTS
 
 ROLLUP_DIR = "_rollups"
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CUBE_DIMS = ("event", "realm", "channel", "store_id", "fulfilment")
 # The event columns behavioural conditions filter on; identifiers, locations, pages and campaign tags
 # are left out of the log (a rule that names one is evaluated from the raw events instead).
 LOG_COLUMNS = ("message_id", "timestamp", "type", "event", "realm", "channel", "store_id", "source",
                "order_id", "fulfilment", "amount", "currency", "sku", "category", "quantity", "coupon_code",
                "campaign_id", "experience_id")
-PERSON_EVENTS = pa.schema([pa.field("person_id", pa.string(), nullable=False), *(EVENTS.field(c) for c in LOG_COLUMNS)])
+# Every column nullable: parts, empty months and temporary tables then agree on one schema.
+PERSON_EVENTS = pa.schema([pa.field("person_id", pa.string()),
+                           *(EVENTS.field(c).with_nullable(True) for c in LOG_COLUMNS)])
 _TIMESTAMP = EVENTS.field("timestamp").type
 CUBE = pa.schema(
     [pa.field("person_id", pa.string()), pa.field("day", _TIMESTAMP),
@@ -149,13 +151,29 @@ def _remove_orphans(directory: Path, manifest: Manifest | None) -> None:
         path.unlink()
 
 
+def _last_identity_run(project: Any) -> str | None:
+    """The latest finished identity run, read directly (opening `IdentityStore` creates and checks
+    tables, which costs more than the rest of a small refresh)."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.exc import DBAPIError
+
+    from footfall.identity.store import identity_runs
+
+    engine = create_engine(project.operational_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                select(identity_runs.c.run_id).where(identity_runs.c.finished_at.is_not(None))
+                .order_by(identity_runs.c.finished_at.desc()).limit(1)).scalar()
+    except DBAPIError:  # no identity run yet: the table may not exist
+        return None
+    finally:
+        engine.dispose()
+
+
 def identity_fingerprint(warehouse: Any) -> tuple[str | None, int, int]:
     """(latest finished identity run, rows of event_persons, rows of persons): what rows were stamped under."""
-    from footfall.identity.store import IdentityStore
-
-    with IdentityStore(warehouse.project) as store:
-        run = store.last_run()
-    run_id = run["run_id"] if run else None
+    run_id = _last_identity_run(warehouse.project)
     tables = warehouse.materialized_tables()
     if "event_persons" not in tables or "persons" not in tables:
         return run_id, 0, 0
