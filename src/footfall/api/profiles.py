@@ -1,31 +1,21 @@
 """The profiles and journeys API: a person's traits and timeline, frequent paths and funnels.
 
 Thin routes over `footfall.profiles`; every route needs an API key with the `profiles:read` scope.
-Each request opens the warehouse read-only (DuckDB allows many readers), so the server never holds the
-file while the CLI rebuilds profiles. Routes are plain functions: FastAPI runs them in its thread pool.
+Each request opens the warehouse read-only (`footfall.api.warehouse`: 503 while a CLI command writes
+it). Routes are plain functions: FastAPI runs them in its thread pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from footfall.api.auth import require_scope
-from footfall.warehouse import Warehouse, open_warehouse
+from footfall.api.warehouse import RequestWarehouse as WarehouseDependency
 
 router = APIRouter(prefix="/api", tags=["profiles"], dependencies=[Depends(require_scope("profiles:read"))])
-
-
-def warehouse(request: Request) -> Iterator[Warehouse]:
-    """The project's warehouse for one request, opened read-only and closed afterwards."""
-    with open_warehouse(request.app.state.project, read_only=True) as opened:
-        yield opened
-
-
-WarehouseDependency = Annotated[Warehouse, Depends(warehouse)]
 
 
 def _jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
