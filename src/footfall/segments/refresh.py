@@ -42,7 +42,7 @@ from ibis.expr.types import Table
 
 from footfall.lake import fsync_path
 from footfall.segments.compiler import compile_rule
-from footfall.segments.rollup_eval import RollupView, _utc, matching_any
+from footfall.segments.rollup_eval import RollupView, _utc, bind, matching_any
 from footfall.segments.rollups import CUBE, LOG_COLUMNS, RollupUpdate, files_table, rollup_dir, update_rollups
 from footfall.segments.rules import (
     And,
@@ -170,8 +170,6 @@ def _save_state(directory: Path, state: _State, members: pa.Table) -> None:
 
 
 def _bind(warehouse: Any, data: pa.Table) -> Table:
-    from footfall.identity.engine import bind
-
     return bind(warehouse, f"_refresh_persons_{uuid.uuid4().hex[:12]}", data)
 
 

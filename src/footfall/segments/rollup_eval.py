@@ -38,6 +38,25 @@ def _floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def cached(table: Table) -> Table:
+    """`table` computed once: a temporary table on DuckDB; on Spark identity's checkpointed view
+    (which also registers the in-memory tables the expression reads)."""
+    if table._find_backend(use_default=True).name == "duckdb":
+        return table.cache()
+    from footfall.identity.engine import cached as checkpointed  # imports all of footfall.identity
+
+    return checkpointed(table)
+
+
+def bind(warehouse: Any, name: str, data: Any) -> Table:
+    """Arrow data as a temporary table of the warehouse's own connection."""
+    if warehouse.engine == "duckdb":
+        return warehouse.con.create_table(name, data, temp=True, overwrite=True)
+    from footfall.identity.engine import bind as bind_spark
+
+    return bind_spark(warehouse, name, data)
+
+
 def matching_any(table: Table, matches: list[EventMatch]) -> Table:
     """Rows (cube rows or events) that may hold an event some match selects. Filters on columns the
     cube lacks are left out, which only widens the set."""
@@ -74,8 +93,6 @@ class RollupView:
     def keep(self, persons: Table, matches: list[EventMatch]) -> RollupView:
         """A view of these people's rows that some of the event matches may select, computed once (a
         temporary table): a refresh reads the affected people's rows many times over, the log once."""
-        from footfall.identity.engine import cached
-
         cube = cached(matching_any(self.cube_between().semi_join(persons, "person_id"), matches))
         events = cached(matching_any(self.events_between().semi_join(persons, "person_id"), matches))
         return RollupView(self.base, self.manifest, persons, (cube, events))

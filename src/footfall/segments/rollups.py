@@ -31,6 +31,7 @@ an update never scans the whole mapping.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -152,19 +153,26 @@ def _remove_orphans(directory: Path, manifest: Manifest | None) -> None:
 
 
 def _last_identity_run(project: Any) -> str | None:
-    """The latest finished identity run, read directly (opening `IdentityStore` creates and checks
-    tables, which costs more than the rest of a small refresh)."""
-    from sqlalchemy import create_engine, select
+    """The latest finished identity run, read directly: `IdentityStore` would import all of
+    `footfall.identity` and create and check its tables, which costs more than a small refresh."""
+    query = "SELECT run_id FROM identity_runs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
+    url = project.operational_url
+    if url.startswith("sqlite:///"):  # the default: the standard library answers without SQLAlchemy's import
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10)) as connection:
+            try:
+                found = connection.execute(query).fetchone()
+            except sqlite3.OperationalError:  # no identity run yet: the table may not exist
+                return None
+        return found[0] if found else None
+    from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError
 
-    from footfall.identity.store import identity_runs
-
-    engine = create_engine(project.operational_url)
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return connection.execute(
-                select(identity_runs.c.run_id).where(identity_runs.c.finished_at.is_not(None))
-                .order_by(identity_runs.c.finished_at.desc()).limit(1)).scalar()
+            return connection.execute(text(query)).scalar()
     except DBAPIError:  # no identity run yet: the table may not exist
         return None
     finally:
