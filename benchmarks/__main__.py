@@ -44,12 +44,12 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     target = ROOT / "BENCHMARKS.md"
-    sections = kept_sections(target.read_text(encoding="utf-8") if target.exists() else "")
+    measured = {}
     for name, bench in BENCHMARKS.items():
         if only and name not in only:
             continue
         print(f"running benchmark: {name}", flush=True)
-        sections[name] = bench(workdir, customers).strip()
+        measured[name] = bench(workdir, customers).strip()
     machine = describe_machine()
     header = [
         "# Benchmarks",
@@ -62,6 +62,8 @@ def main() -> None:
         *[f"| {key} | {value} |" for key, value in machine.items()],
         "",
     ]
+    # Read the file only now: another benchmark may have rewritten it while this one ran.
+    sections = {**kept_sections(target.read_text(encoding="utf-8") if target.exists() else ""), **measured}
     body = [f"<!-- bench:{name} -->\n{sections[name]}\n<!-- /bench:{name} -->\n" for name in BENCHMARKS if name in sections]
     target.write_text("\n".join(header + body), encoding="utf-8")
     print(target.read_text())

@@ -8,6 +8,7 @@ import pytest
 
 from footfall.errors import FootfallError
 from footfall.ingest import import_files
+from footfall.project import init_project
 from footfall.status import project_status
 from footfall.warehouse import UnknownTableError, open_warehouse
 
@@ -104,4 +105,20 @@ def test_spark_finds_a_table_materialised_by_another_process(loaded):
         warehouse.materialize("channels_seen", events.select("channel").distinct())
         # A new process has a session without this view: drop it to stand in for one.
         warehouse.con._session.catalog.dropTempView("channels_seen")
+    with open_warehouse(loaded, engine="spark") as warehouse:
         assert warehouse.table("channels_seen").count().execute() == 5
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_spark_tables_of_two_projects_in_one_process_stay_apart(loaded, tmp_path):
+    # Spark's session (and its views) is shared by every project a process opens.
+    other = init_project(tmp_path / "other", timezone="Europe/London")
+    (tmp_path / "other.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS[:2]))
+    import_files(other, "events", [tmp_path / "other.jsonl"])
+    for project in (loaded, other):
+        with open_warehouse(project, engine="spark") as warehouse:
+            events = warehouse.table("events")
+            warehouse.materialize("event_count", events.aggregate(n=events.count()))
+    with open_warehouse(loaded, engine="spark") as warehouse:
+        assert warehouse.table("event_count").to_pyarrow().to_pylist() == [{"n": 6}]

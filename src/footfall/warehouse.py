@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import ibis
-import ibis.common.exceptions
 import pyarrow as pa
 from ibis.expr.types import Table
 
@@ -57,6 +56,7 @@ class Warehouse:
         self.project = project
         self.engine: Engine = engine or project.engine
         self.lake = Lake(project.lake_dir)
+        self._spark_views: set[str] = set()  # materialised tables this warehouse registered on Spark
         if self.engine == "duckdb":
             self.con = ibis.duckdb.connect(str(project.warehouse_path), read_only=read_only)
         elif self.engine == "spark":
@@ -102,13 +102,12 @@ class Warehouse:
         raise UnknownTableError(f"no table named {name!r}; known tables: {', '.join(known)}")
 
     def _materialized_table(self, name: str) -> Table:
-        if self.engine == "spark":
-            # Spark's views live in the session: a table another process materialised is registered
-            # from its Parquet folder on first use.
-            try:
-                return self.con.table(name)
-            except ibis.common.exceptions.TableNotFound:
-                return self.con.read_parquet(str(self.project.lake_dir / DERIVED_DIR / name), table_name=name)
+        if self.engine == "spark" and name not in self._spark_views:
+            # Spark's views live in the process-wide session, so a view of this name may belong to
+            # another project (or be missing: another process wrote the table). Register this
+            # project's Parquet folder on first use.
+            self._spark_views.add(name)
+            return self.con.read_parquet(str(self.project.lake_dir / DERIVED_DIR / name), table_name=name)
         return self.con.table(name)
 
     def materialized_tables(self) -> list[str]:
@@ -126,6 +125,7 @@ class Warehouse:
         path = self.project.lake_dir / DERIVED_DIR / name
         frame = self.con._session.sql(self.con.compile(expr))
         frame.write.mode("overwrite").parquet(str(path))
+        self._spark_views.add(name)
         return self.con.read_parquet(str(path), table_name=name)
 
     def to_arrow(self, expr: Any) -> pa.Table:
