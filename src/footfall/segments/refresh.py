@@ -103,6 +103,7 @@ class _RuleShape:
 
     leaves: list[_Leaf] = field(default_factory=list)
     traits: bool = False
+    same: list[str] = field(default_factory=list)  # fields sequences require to be equal
     raw_columns: bool = False  # a filter or `same` names a column the event log lacks (properties.…, email, ...)
     opaque: bool = False  # refers to a segment given as evaluated members: its conditions are unknown
 
@@ -123,6 +124,7 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
             hours = node.window.hours if node.window else None
             shape.leaves += [_Leaf(node.first, hours), _Leaf(node.then, hours)]
             fields = [*node.same, *(f.field for f in (*node.first.filters, *node.then.filters))]
+            shape.same += list(node.same)
             shape.raw_columns |= any(name not in LOG_COLUMNS for name in fields)
         elif isinstance(node, (Trait, NearStore)):
             shape.traits = True
@@ -137,6 +139,7 @@ def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _Ru
             elif found is not None:
                 inner = _shape(found, lookup, (*seen, node.name))
                 shape.leaves += inner.leaves
+                shape.same += inner.same
                 shape.traits |= inner.traits
                 shape.raw_columns |= inner.raw_columns
                 shape.opaque |= inner.opaque
@@ -174,7 +177,7 @@ def _bind(warehouse: Any, data: pa.Table) -> Table:
 
 
 def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], before: datetime,
-                      as_of: datetime, leaves: list[_Leaf]) -> pa.Table:
+                      as_of: datetime, leaves: list[_Leaf]) -> Table:
     """person_id of everyone whose result may differ between `before` and `as_of` (module docstring):
     people with new events some leaf matches, or with such events crossing `as_of` or a window edge."""
     directory = rollup_dir(warehouse.project)
@@ -195,8 +198,7 @@ def _affected_persons(warehouse: Any, view: RollupView, new_parts: list[str], be
             rows = matching_any(rows, [l.match for l in which])
             found.append(rows.select(person_id=rows.person_id.cast(person)))
     union = ibis.union(*found, distinct=True) if len(found) > 1 else found[0].distinct()
-    persons = warehouse.table("persons").select("person_id")
-    return warehouse.to_arrow(union.semi_join(persons, "person_id"))
+    return union.semi_join(warehouse.table("persons").select("person_id"), "person_id")
 
 
 @dataclass
@@ -208,7 +210,7 @@ class _Plan:
     shape: _RuleShape
     state: _State | None
     reason: str | None  # why everyone is evaluated; None: incremental
-    affected: pa.Table | None = None  # person_id of the people to re-evaluate (incremental)
+    affected: Table | pa.Table | None = None  # person_id of the people to re-evaluate (incremental)
 
 
 def _plan(warehouse: Any, view: RollupView, name: str, rule: Rule, as_of: datetime, manifest: Any,
@@ -248,23 +250,48 @@ def _refresh(warehouse: Any, rules: list[tuple[str, Rule]], as_of: datetime, upd
     manifest = update.manifest
     view = RollupView(warehouse, manifest)
     plans = [_plan(warehouse, view, name, rule, as_of, manifest, lookup) for name, rule in rules]
-    busy = [p for p in plans if p.affected is not None and p.affected.num_rows]
-    shared = None
-    if busy:
-        everyone = pa.table({"person_id": pa.compute.unique(
-            pa.chunked_array([c for p in busy for c in p.affected["person_id"].chunks]))})
-        shared = view.keep(_bind(warehouse, everyone), [leaf.match for p in busy for leaf in p.shape.leaves])
+    incremental = [p for p in plans if p.reason is None]
+    found: dict[str, pa.Table] = {}
+    if incremental:
+        # who is affected, for every segment in one query (each query costs a compile and a round trip)
+        text = dt.String(nullable=True)  # the parts of a union must agree on NOT NULL too
+        labelled = [p.affected.select(segment=ibis.literal(p.name).cast(text), person_id=p.affected.person_id.cast(text))
+                    for p in incremental]
+        affected = warehouse.to_arrow(ibis.union(*labelled, distinct=False) if len(labelled) > 1 else labelled[0])
+        for plan in incremental:
+            plan.affected = affected.filter(pa.compute.equal(affected["segment"], plan.name)).select(["person_id"])
+        busy = [p for p in incremental if p.affected.num_rows]
+        if busy:
+            found = _reevaluate(warehouse, view, busy, affected, as_of, lookup)
     done = []
     for plan in plans:
         if progress:
             progress(f"refreshing {plan.name}")
-        done.append(_finish(warehouse, plan, view, shared, as_of, update, lookup))
+        done.append(_finish(warehouse, plan, view, found.get(plan.name), as_of, update, lookup))
     return done
 
 
-def _finish(warehouse: Any, plan: _Plan, view: RollupView, shared: RollupView | None, as_of: datetime,
+def _reevaluate(warehouse: Any, view: RollupView, busy: list[_Plan], affected: pa.Table, as_of: datetime,
+                lookup: SegmentLookup) -> dict[str, pa.Table]:
+    """The affected people who match, per segment: their rows are read from the rollups once, for
+    every segment together, and all segments are evaluated in one query."""
+    bound = _bind(warehouse, affected)
+    everyone = bound.select("person_id").distinct()
+    shared = view.keep(everyone, [leaf.match for p in busy for leaf in p.shape.leaves],
+                       tuple(field for p in busy for field in p.shape.same))
+    results = []
+    for plan in busy:
+        mine = bound.filter(bound.segment == plan.name).select("person_id")
+        members = _compile(plan.rule, shared.narrowed(mine), as_of, lookup)
+        text = dt.String(nullable=True)
+        results.append(members.select(segment=ibis.literal(plan.name).cast(text), person_id=members.person_id.cast(text)))
+    rows = warehouse.to_arrow(ibis.union(*results, distinct=False) if len(results) > 1 else results[0])
+    return {p.name: rows.filter(pa.compute.equal(rows["segment"], p.name)).select(["person_id"]) for p in busy}
+
+
+def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | None, as_of: datetime,
             update: RollupUpdate, lookup: SegmentLookup) -> tuple[RefreshReport, pa.Table]:
-    """Evaluate one planned segment, store its state, report."""
+    """Complete one planned segment (evaluating everyone if planned so), store its state, report."""
     directory = _state_dir(warehouse, plan.name)
     previous = pq.read_table(directory / plan.state.members_file) if plan.state else MEMBERS.empty_table()
     if plan.reason is not None:
@@ -276,9 +303,7 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, shared: RollupView | 
         affected = plan.affected
         evaluated = affected.num_rows
         members = previous.filter(pa.compute.invert(pa.compute.is_in(previous["person_id"], affected["person_id"])))
-        if evaluated:
-            restricted = shared.narrowed(_bind(warehouse, affected))
-            found = warehouse.to_arrow(_compile(plan.rule, restricted, as_of, lookup)).select(["person_id"])
+        if found is not None:
             members = pa.concat_tables([members.cast(MEMBERS), found.cast(MEMBERS)])
         reason = f"{evaluated} persons with new events or events crossing a window edge"
     _save_state(directory, _State(rule_to_json(plan.rule), as_of.isoformat(), update.manifest.generation,

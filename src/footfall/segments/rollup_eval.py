@@ -28,6 +28,8 @@ from footfall.segments.rollups import CUBE, CUBE_DIMS, PERSON_EVENTS, Manifest, 
 from footfall.segments.rules import Did, EventMatch
 
 DAY = timedelta(days=1)
+# Event log columns every condition reads (the compiler joins lines by message_id, windows by timestamp).
+KEPT_ALWAYS = ("person_id", "message_id", "timestamp", "event")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -90,12 +92,16 @@ class RollupView:
         self.manifest, self.persons, self._kept = manifest, persons, kept
         self._files: dict[tuple[str, str, str], Table] = {}
 
-    def keep(self, persons: Table, matches: list[EventMatch]) -> RollupView:
+    def keep(self, persons: Table, matches: list[EventMatch], fields: tuple[str, ...] = ()) -> RollupView:
         """A view of these people's rows that some of the event matches may select, computed once (a
-        temporary table): a refresh reads the affected people's rows many times over, the log once."""
-        cube = cached(matching_any(self.cube_between().semi_join(persons, "person_id"), matches))
-        events = cached(matching_any(self.events_between().semi_join(persons, "person_id"), matches))
-        return RollupView(self.base, self.manifest, persons, (cube, events))
+        temporary table) with the columns the matches (and `fields`, e.g. a sequence's `same`) name:
+        a refresh reads the affected people's rows many times over, the log once."""
+        named = {f.field for match in matches for f in match.filters} | set(fields)
+        cube = matching_any(self.cube_between().semi_join(persons, "person_id"), matches)
+        cube = cube.select(*[c for c in CUBE.names if c not in CUBE_DIMS or c in named or c == "event"])
+        events = matching_any(self.events_between().semi_join(persons, "person_id"), matches)
+        events = events.select(*[c for c in PERSON_EVENTS.names if c in KEPT_ALWAYS or c in named])
+        return RollupView(self.base, self.manifest, persons, (cached(cube), cached(events)))
 
     def narrowed(self, persons: Table) -> RollupView:
         """The same rows, restricted to fewer people."""
