@@ -129,8 +129,10 @@ def demo(
     stores: Annotated[int, typer.Option(min=1)] = 25,
     days: Annotated[int, typer.Option(min=1)] = 90,
     seed: int = 7,
+    import_only: Annotated[bool, typer.Option("--import-only", help="Stop after importing the world.")] = False,
 ) -> None:
-    """Generate a synthetic world into a fresh project, import it and print a summary."""
+    """Run the loop end to end on a synthetic world: generate and import it, detect store visits,
+    resolve identities, build profiles and evaluate every segment."""
     from footfall.ingest import Importer
     from footfall.project import SETTINGS_FILE, init_project
 
@@ -153,5 +155,24 @@ def demo(
                 importer.import_file(kind, path)  # type: ignore[arg-type]
                 progress.advance(task)
     _print_status(project, None)
+    if not import_only:
+        _analyse(project)
     console.print(f"Ground truth for {manifest.row_counts.get('persons', customers):,} customers is in {world / 'truth'}.")
     console.print(f"Explore: footfall status --project {project}")
+
+
+def _analyse(project: Path) -> None:
+    """The analytics steps of the demo, each the same command a user would type next."""
+    from footfall.cli.identity import resolve
+    from footfall.cli.profiles import build
+    from footfall.cli.segments import evaluate
+    from footfall.cli.visits import detect
+
+    console.rule("footfall visits detect")
+    detect(project=project)
+    console.rule("footfall resolve")
+    resolve(project=project)
+    console.rule("footfall profile build")
+    build(project=project)
+    console.rule("footfall segment evaluate --all")
+    evaluate(all_=True, project=project)
