@@ -238,8 +238,9 @@ class _PartWriter:
     """Writes one update's parts, one file per UTC month for each kind (so a reader interested in a few
     days opens only their months), rows sorted by time within each write; returns their names."""
 
-    def __init__(self, directory: Path, part: str) -> None:
-        self.directory, self.part = directory, part
+    def __init__(self, directory: Path, part: str, cube: bool = True) -> None:
+        """cube: write the cube rows of each batch added (False: `_cube_of_log` writes them later)."""
+        self.directory, self.part, self.with_cube = directory, part, cube
         self.writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         self.rows = 0
 
@@ -257,8 +258,9 @@ class _PartWriter:
         self.rows += rows.num_rows
         for month, part in split_by_partition(rows):
             self._writer("person_events", month, PERSON_EVENTS).write_table(part.sort_by("timestamp"))
-            cube = cube_rows(part).sort_by([("day", "ascending"), ("person_id", "ascending")])
-            self._writer("cube", month, CUBE).write_table(cube)
+            if self.with_cube:
+                cube = cube_rows(part).sort_by([("day", "ascending"), ("person_id", "ascending")])
+                self._writer("cube", month, CUBE).write_table(cube)
 
     def close(self) -> tuple[list[str], list[str]]:
         """Close and fsync the files; (cube parts, person_events parts) relative to the directory."""
@@ -269,6 +271,29 @@ class _PartWriter:
         for relative in [*parts["cube"], *parts["person_events"]]:
             fsync_path(self.directory / relative)
         return parts["cube"], parts["person_events"]
+
+
+def _cube_of_log(warehouse: Any, directory: Path, person_parts: list[str]) -> list[str]:
+    """The cube of freshly written event-log parts, aggregated by the engine one month at a time: a
+    streamed rebuild meets each person-day in many batches, a month's GROUP BY makes it one row."""
+    written = []
+    for relative in person_parts:
+        events = files_table(warehouse, [directory / relative], PERSON_EVENTS)
+        # whole UTC days since the epoch: independent of any session time zone
+        day = (events.timestamp.epoch_seconds() // 86_400).cast("int64")
+        grouped = events.group_by([events.person_id, day.name("day_number"), *CUBE_DIMS]).aggregate(
+            n=events.count(), amount=events.amount.sum(), first_at=events.timestamp.min(),
+            last_at=events.timestamp.max())
+        rows = warehouse.to_arrow(grouped)
+        day_start = pc.multiply(rows["day_number"].cast(pa.int64()), 86_400_000_000).cast(pa.timestamp("us"))
+        rows = rows.append_column("day", day_start.cast(_TIMESTAMP))
+        rows = rows.select(CUBE.names).cast(CUBE).sort_by([("day", "ascending"), ("person_id", "ascending")])
+        target = f"cube/{part_month(relative)}/{Path(relative).stem}.parquet"
+        (directory / target).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(rows, directory / target, compression="zstd")
+        fsync_path(directory / target)
+        written.append(target)
+    return written
 
 
 def part_month(relative: str) -> str:
@@ -335,10 +360,11 @@ def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None,
     if progress:
         progress(f"rebuilding rollups from {len(files)} lake files")
     lake_root = Path(warehouse.project.lake_dir)
-    writer = _PartWriter(directory, _new_part_id())
+    writer = _PartWriter(directory, _new_part_id(), cube=False)
     if files and "event_persons" in warehouse.materialized_tables():
         _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in files]))
-    cube_parts, person_parts = writer.close()
+    _, person_parts = writer.close()
+    cube_parts = _cube_of_log(warehouse, directory, person_parts)
     previous = read_manifest(directory)
     updated = Manifest(batches=files, cube=cube_parts, person_events=person_parts, identity_run=run,
                        owned_events=owned, stamped_events=writer.rows, persons=persons, generation=uuid.uuid4().hex)
