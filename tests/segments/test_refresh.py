@@ -251,3 +251,16 @@ def test_cli_refresh_records_entries_and_reports_what_it_touched(replay_world, t
                 == set(warehouse.to_arrow(full)["person_id"].to_pylist()))
     code, out, err = run_cli(["segment", "refresh", "--project", root], capsys)
     assert code == 2 and "--all" in (out + err)
+
+
+def test_events_waiting_for_identity_change_nothing_until_they_are_owned(replay_world, tmp_path):
+    """Events loaded before identity owns them belong to nobody, in a refresh as in a full evaluation."""
+    replay = Replay(replay_world, _project(tmp_path / "project"), "duckdb")
+    bucket = _bucket(replay_world.events["message_id"])
+    replay.load(pc.less(bucket, 16))
+    replay.check(AS_OFS[0])
+    waiting = replay_world.events.filter(pc.greater_equal(bucket, 16))
+    Lake(replay.project.lake_dir).commit({"events": waiting})  # no owners appended
+    reports = replay.check(AS_OFS[0])
+    assert {(r.rollups, r.new_events) for r in reports.values()} == {("incremental", 0)}
+    assert all(r.entered == r.exited == 0 for r in reports.values())
