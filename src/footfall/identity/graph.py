@@ -29,11 +29,11 @@ from footfall.identity.memory_components import components_in_memory
 logger = logging.getLogger(__name__)
 MAX_ROUNDS = 64  # log²(10⁹) is ~900; real identity graphs converge in well under 20 rounds
 # Engines that run on one machine, where the edge list is pulled into memory instead (same answer, no
-# rounds). Memory grows with the edges (keys as Arrow strings, then int32 codes and the sparse
-# matrix; BENCHMARKS.md has the peak at 10M edges); above the cap the rounds run in the engine,
+# rounds). Memory grows linearly with the edges: 10M edges of identifier-like keys peaked at ~6 GiB
+# (BENCHMARKS.md), so the cap keeps the fast path near 12 GiB; above it the rounds run in the engine,
 # which spills to disk.
 IN_MEMORY_ENGINES = frozenset({"duckdb"})
-IN_MEMORY_MAX_EDGES = 100_000_000
+IN_MEMORY_MAX_EDGES = 20_000_000
 
 
 class ComponentsDidNotConverge(RuntimeError):
