@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ LABELS = {"footfall": "Footfall, full evaluation from raw events", "duckdb": "ha
 TARGET_EVENTS = 50_000_000
 SMALL_PARTS = 12  # ~10M events: the second size, to show scaling
 REPEATS = int(os.environ.get("FOOTFALL_BENCH_SEGMENT_REPEATS", "2"))
-RSS_LIMIT_GIB = 18.0
+RSS_LIMIT_GIB = 16.0  # of 23 GiB, shared with other work
 
 
 @dataclass
@@ -64,13 +65,28 @@ def run_engine(engine: str, spec: dict, scratch: Path) -> EngineRun:
     spec_file, out = scratch / f"{engine}-spec.json", scratch / f"{engine}-members.parquet"
     spec_file.write_text(json.dumps(spec))
     out.unlink(missing_ok=True)
-    process = subprocess.run([sys.executable, "-m", "benchmarks.segments_engines", engine, str(spec_file), str(out)],
-                             capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.segments_engines", engine, str(spec_file), str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    peak = RSS_LIMIT_GIB
+    stopped = threading.Event()
+
+    def watch() -> None:  # keep the shared machine usable: an engine above the limit is stopped
+        while not stopped.wait(0.2):
+            if bench_import._rss_gib(process.pid) > RSS_LIMIT_GIB:
+                process.kill()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stdout, stderr = process.communicate()
+    stopped.set()
     if process.returncode != 0:
-        last = (process.stderr.strip().splitlines() or ["killed"])[-1]
+        if process.returncode == -9:
+            return EngineRun(engine, None, peak, error=f"stopped above {RSS_LIMIT_GIB:.0f} GiB resident memory")
+        last = (stderr.strip().splitlines() or ["killed"])[-1]
         return EngineRun(engine, None, None, error=f"exit {process.returncode}: {last}")
-    report = json.loads(process.stdout.strip().splitlines()[-1])
-    details = [json.loads(line) for line in process.stderr.splitlines() if line.startswith('{"segment"')]
+    report = json.loads(stdout.strip().splitlines()[-1])
+    details = [json.loads(line) for line in stderr.splitlines() if line.startswith('{"segment"')]
     table = pq.read_table(out).to_pydict()
     members: dict[str, set[str]] = {name: set() for name in spec["segments"]}
     for segment, person in zip(table["segment"], table["person_id"]):
@@ -118,7 +134,32 @@ def measure_size(workdir: Path, world: Path, parts: int, copy_parts: int, seed: 
               "problems": agreement(runs), "incremental": None}
     from benchmarks.segments_refresh import measure_refresh
 
-    result["incremental"] = measure_refresh(workdir, project, as_of, scratch, runs)
+    if size_name(parts, copy_parts) in os.environ.get("FOOTFALL_BENCH_SEGMENT_REFRESH", "small,large").split(","):
+        result["incremental"] = measure_refresh(workdir, project, as_of, scratch, runs)
+    else:
+        result["incremental"] = {"error": "not run at this size in this run (FOOTFALL_BENCH_SEGMENT_REFRESH)"}
+    (workdir / f"segments-p{parts}-c{copy_parts}.json").write_text(json.dumps(result, default=_as_json, indent=2))
+    return result
+
+
+def size_name(parts: int, copy_parts: int) -> str:
+    return "small" if parts <= SMALL_PARTS and not copy_parts else "large"
+
+
+def earlier_result(workdir: Path, parts: int, copy_parts: int) -> dict | None:
+    """The last measurement of a size not run this time (kept in bench-work/), so the section shows both."""
+    path = workdir / f"segments-p{parts}-c{copy_parts}.json"
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    result["runs"] = [EngineRun(**run) for run in result["runs"]]
+    incremental = result.get("incremental") or {}
+    for key in ("setup", "refresh"):
+        if isinstance(incremental.get(key), dict):
+            incremental[key] = EngineRun(**incremental[key])
+    if "after" in incremental:
+        incremental["after"] = [EngineRun(**run) for run in incremental["after"]]
+    result["earlier"] = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     return result
 
 
@@ -171,7 +212,10 @@ def report(results: list[dict], started: str) -> str:
         lines += [f"**The built-in definitions of {', '.join(drift)} changed after the baselines were written: "
                   "the baselines no longer implement them.**", ""]
     for result in results:
-        lines += [f"### {result['events']:,} events, {result['persons']:,} persons (as_of {result['as_of']})", ""]
+        earlier = f" — kept from an earlier run (file of {result['earlier']} UTC)" if result.get("earlier") else ""
+        lines += [f"### {result['events']:,} events, {result['persons']:,} persons (as_of {result['as_of']}){earlier}", ""]
+        if result.get("note"):
+            lines += [result["note"], ""]
         lines += _table(result) + [""]
         if result["problems"]:
             lines += ["**Members differ:** " + "; ".join(result["problems"]), ""]
@@ -188,24 +232,25 @@ def report(results: list[dict], started: str) -> str:
     return "\n".join(lines)
 
 
-def sizes_for(world: Path) -> list[tuple[int, int]]:
+def sizes_for(world: Path) -> dict[str, tuple[int, int]]:
     """(parts, copied parts) for the ~10M-event size and the smallest size past 50M events
     (FOOTFALL_BENCH_SEGMENT_SIZES=small or large runs one of them)."""
     parts = sorted((world / "events").glob("part-*.parquet"))
     per_part = sum(pq.ParquetFile(p).metadata.num_rows for p in parts) / len(parts) * 1.06  # receipts, visits
     copies = max(0, int((TARGET_EVENTS - per_part * len(parts)) / per_part) + 1)
-    sizes = {"small": (min(SMALL_PARTS, len(parts)), 0), "large": (len(parts), copies)}
-    wanted = os.environ.get("FOOTFALL_BENCH_SEGMENT_SIZES", "small,large").split(",")
-    return [sizes[name] for name in wanted if name]
+    return {"small": (min(SMALL_PARTS, len(parts)), 0), "large": (len(parts), copies)}
 
 
 def section(workdir: Path, customers: int) -> str:
     world, _ = bench_import._world(workdir, customers, workers=2)
     started = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    results, seed = [], None
-    for parts, copies in sizes_for(world):
-        results.append(measure_size(workdir, world, parts, copies, seed))
-        seed = workdir / f"segments-p{parts}-c{copies}"  # the larger project starts from the smaller one's lake
+    sizes = sizes_for(world)
+    wanted = [name for name in os.environ.get("FOOTFALL_BENCH_SEGMENT_SIZES", "small,large").split(",") if name]
+    small = sizes["small"]
+    seed = workdir / f"segments-p{small[0]}-c{small[1]}"  # the larger project starts from the smaller one's lake
+    measured = {name: measure_size(workdir, world, *sizes[name], seed if name == "large" else None) for name in wanted}
+    results = [measured.get(name) or earlier_result(workdir, *sizes[name]) for name in ("small", "large")]
+    results = [r for r in results if r is not None]
     (workdir / "segments.json").write_text(json.dumps(results, default=_as_json, indent=2))
     return report(results, started)
 

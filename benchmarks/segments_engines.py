@@ -113,9 +113,10 @@ def pandas_segments(spec: dict) -> dict[str, list[str]]:
 
     as_of = pd.Timestamp(spec["as_of"])
     columns = ["message_id", "event", "realm", "timestamp", "sku"]
-    events = pd.concat([pd.read_parquet(f, columns=columns) for f in spec["events"]], ignore_index=True)
-    events = events[(events["timestamp"] <= as_of)
-                    & events["event"].isin(["Product Viewed", "Order Completed", "Store Visited", "Event Checked In"])]
+    wanted = ["Product Viewed", "Order Completed", "Store Visited", "Event Checked In"]
+    events = pd.concat([pd.read_parquet(f, columns=columns, filters=[("event", "in", wanted)]) for f in spec["events"]],
+                       ignore_index=True)
+    events = events[events["timestamp"] <= as_of]
     persons = pd.concat([pd.read_parquet(f) for f in spec["persons"]], ignore_index=True)
     events = events.merge(persons, on="message_id")
     lines = pd.concat([pd.read_parquet(f, columns=["message_id", "sku"]) for f in spec["order_lines"]], ignore_index=True)

@@ -114,7 +114,8 @@ def refresh_lines(incremental: dict, full_runs: list) -> list[str]:
     if setup.error:
         lines.append(f"| rollups built before the batch (one-off) | failed: {setup.error} | |")
     else:
-        lines.append(f"| rollups built before the batch (one-off) | {setup.seconds:.2f} | {setup.peak_rss_gib:.2f} |")
+        peak = "—" if setup.peak_rss_gib is None else f"{setup.peak_rss_gib:.2f}"
+        lines.append(f"| rollups built before the batch (one-off) | {setup.seconds:.2f} | {peak} |")
     if refreshed.error:
         lines.append(f"| **Footfall refresh** | failed: {refreshed.error} | |")
     else:
