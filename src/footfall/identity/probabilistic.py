@@ -77,8 +77,14 @@ class ProbabilisticSettings(BaseModel):
             "l.phone = r.phone",
             "l.first_name = r.first_name and l.last_name = r.last_name",
             "l.postcode = r.postcode and l.last_name = r.last_name",
-            "substr(l.email, 1, 5) = substr(r.email, 1, 5)",
-            "right(l.email, 12) = right(r.email, 12)",
+            # Emails with one typo: each rule keeps a different part of the address exact, and none
+            # blocks on a common prefix or a whole domain alone (those blocks grow quadratically:
+            # `right(email, 12)` is all of @hotmail.com; 37.7M pairs for 25k receipts + 25k profiles).
+            "substr(l.email, 1, 5) = substr(r.email, 1, 5)"
+            " and right(split_part(l.email, '@', 1), 3) = right(split_part(r.email, '@', 1), 3)",
+            "right(split_part(l.email, '@', 1), 4) = right(split_part(r.email, '@', 1), 4)"
+            " and split_part(l.email, '@', 2) = split_part(r.email, '@', 2)",
+            "split_part(l.email, '@', 1) = split_part(r.email, '@', 1)",
         ]
     )
     # Exact email or phone agreement is rare between units: the deterministic graph merged those.
@@ -86,13 +92,16 @@ class ProbabilisticSettings(BaseModel):
         default_factory=lambda: [
             "l.postcode = r.postcode",
             "l.first_name = r.first_name and l.last_name = r.last_name",
-            "substr(l.email, 1, 5) = substr(r.email, 1, 5)",
+            "substr(l.email, 1, 5) = substr(r.email, 1, 5)"
+            " and right(split_part(l.email, '@', 1), 3) = right(split_part(r.email, '@', 1), 3)",
         ]
     )
     prior_rules: list[str] = Field(
         default_factory=lambda: [
             "l.first_name = r.first_name and l.last_name = r.last_name and l.postcode = r.postcode",
-            "substr(l.email, 1, 5) = substr(r.email, 1, 5) and levenshtein(l.email, r.email) <= 1",
+            "substr(l.email, 1, 5) = substr(r.email, 1, 5)"
+            " and right(split_part(l.email, '@', 1), 3) = right(split_part(r.email, '@', 1), 3)"
+            " and levenshtein(l.email, r.email) <= 1",
         ]
     )
     prior_recall: float = Field(default=0.6, gt=0, le=1)
