@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 
 from benchmarks.identity_graph import generate_graph
+from benchmarks.machine import process_memory_gib
 
 # Sizes can be lowered for a quick trial: FOOTFALL_BENCH_IDENTITY_EDGES, FOOTFALL_BENCH_IDENTITY_MATCHING
 # (comma-separated sizes), FOOTFALL_BENCH_IDENTITY_CUSTOMERS.
@@ -50,17 +51,6 @@ class Outcome:
     error: str | None = None
 
 
-def _rss_gib(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024**2
-    except OSError:
-        pass
-    return 0.0
-
-
 def _contender(name: str, *args: str, timeout_s: float = CONTENDER_TIMEOUT_S) -> Outcome:
     """Run one contender in a fresh interpreter, watching its memory and time."""
     command = [sys.executable, "-m", "benchmarks.identity_contenders", name, *args]
@@ -69,7 +59,7 @@ def _contender(name: str, *args: str, timeout_s: float = CONTENDER_TIMEOUT_S) ->
 
     def watch() -> None:
         while not stopped.is_set():
-            outcome.sampled_peak_gib = max(outcome.sampled_peak_gib, _rss_gib(process.pid))
+            outcome.sampled_peak_gib = max(outcome.sampled_peak_gib, process_memory_gib(process.pid))
             if outcome.sampled_peak_gib > RSS_LIMIT_GIB:
                 outcome.error = f"stopped above {RSS_LIMIT_GIB:.0f} GiB resident memory"
                 process.kill()

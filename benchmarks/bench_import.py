@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from benchmarks.machine import process_memory_gib
+
 FOOTFALL_LOAD = """
 import sys, time
 from pathlib import Path
@@ -65,17 +67,6 @@ class Run:
 RSS_LIMIT_GIB = 18.0  # leave the machine usable: a loader above this is stopped and reported as failed
 
 
-def _rss_gib(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024**2
-    except OSError:
-        pass
-    return 0.0
-
-
 def _run_script(name: str, script: str, *args: str) -> Run:
     """Run a loader in a fresh interpreter, sampling its resident memory until it ends."""
     process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -85,7 +76,7 @@ def _run_script(name: str, script: str, *args: str) -> Run:
     def watch() -> None:
         nonlocal peak
         while not stopped.is_set():
-            peak = max(peak, _rss_gib(process.pid))
+            peak = max(peak, process_memory_gib(process.pid))
             if peak > RSS_LIMIT_GIB:
                 process.kill()
             stopped.wait(0.2)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from benchmarks import bench_import
+from benchmarks.machine import process_memory_gib
 from benchmarks.segments_world import SegmentsProject, build
 
 SEGMENTS = ("ropo", "showroomers", "lapsed_store_active_online")
@@ -73,7 +74,7 @@ def run_engine(engine: str, spec: dict, scratch: Path) -> EngineRun:
 
     def watch() -> None:  # keep the shared machine usable: an engine above the limit is stopped
         while not stopped.wait(0.2):
-            if bench_import._rss_gib(process.pid) > RSS_LIMIT_GIB:
+            if process_memory_gib(process.pid) > RSS_LIMIT_GIB:
                 process.kill()
 
     watcher = threading.Thread(target=watch, daemon=True)

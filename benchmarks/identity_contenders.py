@@ -25,13 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-
-def _rss_gib() -> float:
-    with open("/proc/self/status", encoding="utf-8") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024**2
-    return 0.0
+from benchmarks.machine import process_memory_gib
 
 
 def _peak_gib() -> float:
@@ -59,7 +53,7 @@ def footfall(folder: Path, out: Path) -> dict[str, Any]:
     from footfall.identity.graph import connected_components
 
     _, nodes, edges = _duckdb_tables(folder)
-    before = _rss_gib()
+    before = process_memory_gib()
     started = time.perf_counter()
     components = cached(connected_components(nodes, edges))
     seconds = time.perf_counter() - started
@@ -73,7 +67,7 @@ def footfall_rounds(folder: Path, out: Path) -> dict[str, Any]:
     from footfall.identity.graph import star_components
 
     _, nodes, edges = _duckdb_tables(folder)
-    before = _rss_gib()
+    before = process_memory_gib()
     rounds: list[int] = []
     started = time.perf_counter()
     components = cached(star_components(nodes, edges, on_round=lambda r: (rounds.append(r), _progress(r))))
@@ -97,7 +91,7 @@ def scipy_csgraph(folder: Path, out: Path) -> dict[str, Any]:
 
     edges = pq.read_table(folder / "edges.parquet")
     nodes = pq.read_table(folder / "nodes.parquet")["node"]
-    before = _rss_gib()
+    before = process_memory_gib()
     started = time.perf_counter()
     keys = pa.chunked_array([*edges["left"].chunks, *edges["right"].chunks, *nodes.chunks]).combine_chunks()
     encoded = keys.dictionary_encode()
@@ -122,7 +116,7 @@ def networkx_components(folder: Path, out: Path) -> dict[str, Any]:
     left, right = edges["left"].to_pylist(), edges["right"].to_pylist()
     nodes = pq.read_table(folder / "nodes.parquet")["node"].to_pylist()
     del edges
-    before = _rss_gib()
+    before = process_memory_gib()
     started = time.perf_counter()
     graph = nx.Graph()
     graph.add_nodes_from(nodes)
@@ -145,7 +139,7 @@ def duckdb_label_propagation(folder: Path, out: Path) -> dict[str, Any]:
     con = duckdb.connect()
     con.execute(f"CREATE TABLE edges AS SELECT * FROM read_parquet('{folder / 'edges.parquet'}')")
     con.execute(f"CREATE TABLE nodes AS SELECT * FROM read_parquet('{folder / 'nodes.parquet'}')")
-    before = _rss_gib()
+    before = process_memory_gib()
     started = time.perf_counter()
     con.execute("""CREATE TABLE neighbours AS
         SELECT "left" AS node, "right" AS other FROM edges WHERE "left" <> "right"

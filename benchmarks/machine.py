@@ -9,6 +9,20 @@ from importlib.metadata import PackageNotFoundError, version
 PACKAGES = ("footfall", "duckdb", "ibis-framework", "pyarrow", "pandas", "pyspark", "splink", "sqlglot")
 
 
+def process_memory_gib(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """A process's memory from /proc/PID/status in GiB: `VmRSS` (resident now) or `VmHWM` (peak, reset
+    by exec, unlike getrusage's ru_maxrss, which keeps the forking parent's high-water mark); 0.0 once
+    the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return 0.0
+
+
 def _memory_gib() -> float:
     with open("/proc/meminfo", encoding="utf-8") as meminfo:
         for line in meminfo:

@@ -26,6 +26,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from benchmarks.machine import process_memory_gib
+
 SEGMENTS = ("ropo", "showroomers", "lapsed_store_active_online")
 # The built-in definitions the baselines below implement; the benchmark reports any drift.
 BASELINE_DEFINITIONS = {
@@ -37,16 +39,6 @@ BASELINE_DEFINITIONS = {
                                   ' and not in segment ropo and not did "Event Checked In"',
 }
 DAY = timedelta(days=1)
-
-
-def _peak_rss_gib() -> float:
-    """This process's peak resident memory (VmHWM: reset by exec, unlike getrusage's ru_maxrss, which
-    keeps the high-water mark of the forking parent)."""
-    with open("/proc/self/status", encoding="utf-8") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024**2
-    return float("nan")
 
 
 # -- hand-written DuckDB SQL -----------------------------------------------------------------------
@@ -244,7 +236,7 @@ def main(engine: str, spec_path: str, out: str) -> None:
 
     rows = [(name, person) for name, people in members.items() for person in people]
     pq.write_table(pa.table({"segment": [r[0] for r in rows], "person_id": [r[1] for r in rows]}), out)
-    print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_gib": _peak_rss_gib(),
+    print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_gib": process_memory_gib(field="VmHWM"),
                       "sizes": {name: len(set(people)) for name, people in members.items()}}))
 
 
