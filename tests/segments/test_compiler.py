@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -109,15 +107,10 @@ def share_with_spark(project: Project, warehouse) -> None:
         pq.write_table(warehouse.to_arrow(warehouse.table(name)), folder / "part-0.parquet")
 
 
-@contextmanager
-def warehouse_on(project: Project, engine: str) -> Iterator[Any]:
-    """The project's warehouse; on Spark its computed tables re-registered from this project's Parquet
-    (Spark's views are session-wide, and another test's project may have left ones of the same name)."""
-    with open_warehouse(project, engine=engine) as warehouse:
-        if engine == "spark":
-            for name in SHARED_TABLES:
-                warehouse.con.read_parquet(str(project.lake_dir / DERIVED_DIR / name), table_name=name)
-        yield warehouse
+def warehouse_on(project: Project, engine: str) -> Any:
+    """The project's warehouse on `engine` (on Spark it reads this project's computed tables, even when
+    another test's project left session views of the same name)."""
+    return open_warehouse(project, engine=engine)
 
 
 def members(project: Project, engine: str, text: str, per_condition: bool = False, **kwargs) -> set[str]:
