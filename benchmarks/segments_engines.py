@@ -2,20 +2,28 @@
 
 `python -m benchmarks.segments_engines ENGINE SPEC OUT` reads the job (files, as_of, segments) from the
 JSON file SPEC, evaluates every segment, writes the members to OUT (Parquet: segment, person_id) and
-prints one JSON line: seconds per segment, total seconds and peak RSS. Time starts before any file is
+prints one JSON line: total seconds, peak RSS, members per segment and, for the engines that
+evaluate one segment after another, seconds per segment. Time starts before any file is
 read (the engines' own imports excluded) and ends when the last member set is in memory.
 
 The baselines are what a data engineer would write by hand against the same files (the lake's event
-and order-line Parquet files, and the event → person mapping `event_persons.parquet`), following the
-semantics of Footfall's built-in definitions (`footfall.segments.builtin`):
+and order-line Parquet files, the event → person mapping `event_persons.parquet` and the profiles'
+`nearest_store_km` in `profile_traits.parquet`), following the semantics of Footfall's built-in
+definitions (`footfall.segments.builtin`):
 
 - ropo: a `Product Viewed` (online) event, then strictly later and at most 14 days after it an
   offline `Order Completed` whose order lines (or the event itself) carry the same sku.
 - showroomers: a `Store Visited` event, then strictly later and at most 7 days after it an online
   `Order Completed`; and no offline `Order Completed` at all.
+- omnichannel: an online `Order Completed` and an offline one.
+- online_only_near_store: an online `Order Completed`, no offline one, no `Store Visited`, and a
+  profile whose `nearest_store_km` is below 8 (an unknown distance is not below 8).
 - lapsed_store_active_online: an offline `Order Completed`, none in the last 45 days, a `Product
   Viewed` in the last 30 days, no online `Order Completed`, not a ropo member, no `Event Checked In`.
-Every event counts only up to as_of; "in 30d" means as_of - 30d < timestamp <= as_of.
+- event_attendees: an `Event Checked In`.
+- store_only: an offline `Order Completed` and no event at all (of any name) whose realm is online.
+Every event counts only up to as_of; "in 30d" means as_of - 30d < timestamp <= as_of. Segments are
+evaluated in this order, so a segment can reuse one evaluated before it (lapsed excludes ropo).
 """
 
 from __future__ import annotations
@@ -28,17 +36,27 @@ from pathlib import Path
 
 from benchmarks.machine import process_memory_gib
 
-SEGMENTS = ("ropo", "showroomers", "lapsed_store_active_online")
+SEGMENTS = ("ropo", "showroomers", "omnichannel", "online_only_near_store", "lapsed_store_active_online",
+            "event_attendees", "store_only")
 # The built-in definitions the baselines below implement; the benchmark reports any drift.
 BASELINE_DEFINITIONS = {
     "ropo": 'did "Product Viewed"[realm=online] then "Order Completed"[realm=offline] within 14d same sku',
     "showroomers": 'did "Store Visited" then "Order Completed"[realm=online] within 7d'
                    ' and not did "Order Completed"[realm=offline]',
+    "omnichannel": 'did "Order Completed"[realm=online] and did "Order Completed"[realm=offline]',
+    "online_only_near_store": 'did "Order Completed"[realm=online] and not did "Order Completed"[realm=offline]'
+                              ' and not did "Store Visited" and nearest_store_km < 8',
     "lapsed_store_active_online": 'did "Order Completed"[realm=offline] and not did "Order Completed"[realm=offline] in 45d'
                                   ' and did "Product Viewed" in 30d and not did "Order Completed"[realm=online]'
                                   ' and not in segment ropo and not did "Event Checked In"',
+    "event_attendees": 'did "Event Checked In"',
+    "store_only": 'did "Order Completed"[realm=offline] and not did any[realm=online]',
 }
+NEAR_STORE_KM = 8
 DAY = timedelta(days=1)
+# Seconds per segment, for the engines that evaluate one segment after another (DuckDB SQL, Footfall);
+# pandas and Polars share their frames between segments, so only their total means anything.
+SEGMENT_SECONDS: dict[str, float] = {}
 
 
 # -- hand-written DuckDB SQL -----------------------------------------------------------------------
@@ -51,6 +69,7 @@ def duckdb_segments(spec: dict) -> dict[str, list[str]]:
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files(spec['events'])}) WHERE timestamp <= {as_of}")
     con.execute(f"CREATE VIEW order_lines AS SELECT * FROM read_parquet({files(spec['order_lines'])})")
     con.execute(f"CREATE VIEW event_persons AS SELECT * FROM read_parquet({files(spec['persons'])})")
+    con.execute(f"CREATE VIEW profile_traits AS SELECT * FROM read_parquet('{spec['traits']}')")
     queries = {
         "ropo": """
             CREATE TEMP TABLE ropo AS
@@ -79,6 +98,21 @@ def duckdb_segments(spec: dict) -> dict[str, list[str]]:
               ON o.person_id = v.person_id AND o.timestamp > v.timestamp
              AND o.timestamp <= v.timestamp + INTERVAL 7 DAY
             WHERE v.person_id NOT IN (SELECT person_id FROM store_buyers)""",
+        "omnichannel": """
+            CREATE TEMP TABLE omnichannel AS
+            SELECT p.person_id FROM events e JOIN event_persons p USING (message_id)
+            WHERE e.event = 'Order Completed'
+            GROUP BY p.person_id
+            HAVING count(*) FILTER (e.realm = 'online') > 0 AND count(*) FILTER (e.realm = 'offline') > 0""",
+        "online_only_near_store": f"""
+            CREATE TEMP TABLE online_only_near_store AS
+            SELECT p.person_id FROM events e JOIN event_persons p USING (message_id)
+            WHERE e.event IN ('Order Completed', 'Store Visited')
+            GROUP BY p.person_id
+            HAVING count(*) FILTER (e.event = 'Order Completed' AND e.realm = 'online') > 0
+               AND count(*) FILTER (e.event = 'Order Completed' AND e.realm = 'offline') = 0
+               AND count(*) FILTER (e.event = 'Store Visited') = 0
+               AND p.person_id IN (SELECT person_id FROM profile_traits WHERE nearest_store_km < {NEAR_STORE_KM})""",
         "lapsed_store_active_online": f"""
             CREATE TEMP TABLE lapsed_store_active_online AS
             SELECT p.person_id FROM events e JOIN event_persons p USING (message_id)
@@ -91,11 +125,24 @@ def duckdb_segments(spec: dict) -> dict[str, list[str]]:
                AND count(*) FILTER (e.event = 'Order Completed' AND e.realm = 'online') = 0
                AND count(*) FILTER (e.event = 'Event Checked In') = 0
                AND p.person_id NOT IN (SELECT person_id FROM ropo)""",
+        "event_attendees": """
+            CREATE TEMP TABLE event_attendees AS
+            SELECT DISTINCT p.person_id FROM events e JOIN event_persons p USING (message_id)
+            WHERE e.event = 'Event Checked In'""",
+        "store_only": """
+            CREATE TEMP TABLE store_only AS
+            SELECT p.person_id FROM events e JOIN event_persons p USING (message_id)
+            WHERE e.realm = 'online' OR (e.event = 'Order Completed' AND e.realm = 'offline')
+            GROUP BY p.person_id
+            HAVING count(*) FILTER (e.event = 'Order Completed' AND e.realm = 'offline') > 0
+               AND count(*) FILTER (e.realm = 'online') = 0""",
     }
     members = {}
     for name in spec["segments"]:
+        started = time.perf_counter()
         con.execute(queries[name])
         members[name] = [row[0] for row in con.execute(f"SELECT person_id FROM {name}").fetchall()]
+        SEGMENT_SECONDS[name] = time.perf_counter() - started
     return members
 
 
@@ -129,11 +176,28 @@ def pandas_segments(spec: dict) -> dict[str, list[str]]:
     store_buyers = set(store_orders["person_id"])
     showroomers = set(pairs["person_id"]) - store_buyers
 
+    web_buyers = set(web_orders["person_id"])
+    omnichannel = web_buyers & store_buyers
+
+    traits = pd.read_parquet(spec["traits"])
+    near = set(traits.loc[traits["nearest_store_km"] < NEAR_STORE_KM, "person_id"])
+    visitors = set(visits["person_id"])
+    online_only_near_store = (web_buyers - store_buyers - visitors) & near
+
     recent_store = set(store_orders.loc[store_orders["timestamp"] > as_of - 45 * DAY, "person_id"])
     recent_views = set(views.loc[views["timestamp"] > as_of - 30 * DAY, "person_id"])
     attendees = set(events.loc[events["event"] == "Event Checked In", "person_id"])
-    lapsed = ((store_buyers - recent_store) & recent_views) - set(web_orders["person_id"]) - ropo - attendees
-    found = {"ropo": ropo, "showroomers": showroomers, "lapsed_store_active_online": lapsed}
+    lapsed = ((store_buyers - recent_store) & recent_views) - web_buyers - ropo - attendees
+
+    # store_only needs every online event (of any name): only their message ids, in a second read.
+    online = pd.concat([pd.read_parquet(f, columns=["message_id"],
+                                        filters=[("realm", "==", "online"), ("timestamp", "<=", as_of)])
+                        for f in spec["events"]], ignore_index=True)
+    online_people = set(persons.loc[persons["message_id"].isin(online["message_id"]), "person_id"])
+    store_only = store_buyers - online_people
+    found = {"ropo": ropo, "showroomers": showroomers, "omnichannel": omnichannel,
+             "online_only_near_store": online_only_near_store, "lapsed_store_active_online": lapsed,
+             "event_attendees": attendees, "store_only": store_only}
     return {name: list(found[name]) for name in spec["segments"]}
 
 
@@ -147,7 +211,7 @@ def polars_segments(spec: dict) -> dict[str, list[str]]:
               .filter(pl.col("timestamp") <= as_of)
               .filter(pl.col("event").is_in(["Product Viewed", "Order Completed", "Store Visited", "Event Checked In"]))
               .join(persons, on="message_id"))
-    events = events.collect().lazy()  # one scan of the files, shared by the three segments
+    events = events.collect().lazy()  # one scan of the files, shared by the segments
     lines = pl.scan_parquet(spec["order_lines"]).select("message_id", line_sku="sku")
     views = events.filter(pl.col("event") == "Product Viewed")
     orders = events.filter(pl.col("event") == "Order Completed")
@@ -160,17 +224,32 @@ def polars_segments(spec: dict) -> dict[str, list[str]]:
             .filter((pl.col("ordered") > pl.col("timestamp")) & (pl.col("ordered") <= pl.col("timestamp") + 14 * DAY))
             .select("person_id").unique())
     store_buyers = store_orders.select("person_id").unique()
-    showroomers = (events.filter(pl.col("event") == "Store Visited")
+    web_buyers = web_orders.select("person_id").unique()
+    visits = events.filter(pl.col("event") == "Store Visited")
+    showroomers = (visits
                    .join(web_orders.select("person_id", ordered="timestamp"), on="person_id")
                    .filter((pl.col("ordered") > pl.col("timestamp")) & (pl.col("ordered") <= pl.col("timestamp") + 7 * DAY))
                    .select("person_id").unique().join(store_buyers, on="person_id", how="anti"))
+    omnichannel = web_buyers.join(store_buyers, on="person_id", how="semi")
+    near = pl.scan_parquet(spec["traits"]).filter(pl.col("nearest_store_km") < NEAR_STORE_KM).select("person_id")
+    online_only_near_store = (web_buyers.join(store_buyers, on="person_id", how="anti")
+                              .join(visits.select("person_id"), on="person_id", how="anti")
+                              .join(near, on="person_id", how="semi"))
+    attendees = events.filter(pl.col("event") == "Event Checked In").select("person_id").unique()
     lapsed = (store_buyers
               .join(store_orders.filter(pl.col("timestamp") > as_of - 45 * DAY).select("person_id"), on="person_id", how="anti")
               .join(views.filter(pl.col("timestamp") > as_of - 30 * DAY).select("person_id").unique(), on="person_id", how="semi")
               .join(web_orders.select("person_id"), on="person_id", how="anti")
               .join(ropo, on="person_id", how="anti")
-              .join(events.filter(pl.col("event") == "Event Checked In").select("person_id"), on="person_id", how="anti"))
-    plans = {"ropo": ropo, "showroomers": showroomers, "lapsed_store_active_online": lapsed}
+              .join(attendees, on="person_id", how="anti"))
+    # store_only needs every online event (of any name): a second scan of the files, message ids only.
+    online_people = (pl.scan_parquet(spec["events"]).select("message_id", "realm", "timestamp")
+                     .filter((pl.col("timestamp") <= as_of) & (pl.col("realm") == "online"))
+                     .join(persons, on="message_id").select("person_id").unique())
+    store_only = store_buyers.join(online_people, on="person_id", how="anti")
+    plans = {"ropo": ropo, "showroomers": showroomers, "omnichannel": omnichannel,
+             "online_only_near_store": online_only_near_store, "lapsed_store_active_online": lapsed,
+             "event_attendees": attendees, "store_only": store_only}
     frames = pl.collect_all([plans[name] for name in spec["segments"]])
     return {name: frame["person_id"].to_list() for name, frame in zip(spec["segments"], frames)}
 
@@ -188,9 +267,11 @@ def footfall_segments(spec: dict) -> dict[str, list[str]]:
     members, evaluated = {}, {}
     with open_warehouse(open_project(spec["project"]), read_only=True) as warehouse:
         for name in spec["segments"]:
+            started = time.perf_counter()
             found = warehouse.to_arrow(compile_rule(BUILTIN_SEGMENTS[name], warehouse, as_of, segments=evaluated))
             evaluated[name] = bind(warehouse, f"_members_{name}", found)
             members[name] = found["person_id"].to_pylist()
+            SEGMENT_SECONDS[name] = time.perf_counter() - started
     return members
 
 
@@ -237,7 +318,8 @@ def main(engine: str, spec_path: str, out: str) -> None:
     rows = [(name, person) for name, people in members.items() for person in people]
     pq.write_table(pa.table({"segment": [r[0] for r in rows], "person_id": [r[1] for r in rows]}), out)
     print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_gib": process_memory_gib(field="VmHWM"),
-                      "sizes": {name: len(set(people)) for name, people in members.items()}}))
+                      "sizes": {name: len(set(people)) for name, people in members.items()},
+                      "segment_seconds": SEGMENT_SECONDS}))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ Persons: `footfall resolve` on 50M events does not fit the benchmark's time on t
 given"; a detected visit belongs to the true owner of the device whose pings made it). Every engine reads that one mapping: Footfall from the warehouse table `event_persons` (where
 `footfall resolve` would put it), the baselines from `event_persons.parquet`, written from it.
 The project is kept in bench-work/ and reused while its parameters match (importing takes minutes).
+
+Profiles: `online_only_near_store` compares the `nearest_store_km` trait, which Footfall reads from its
+`profiles` table. The build runs Footfall's profile build (`footfall profile build`: homes from pings —
+the 1M world predates the postcode directory, so there are no postcode homes) and writes the trait the
+rule reads, (person_id, nearest_store_km), to `profile_traits.parquet` for the other engines: every
+engine starts from the same computed distance, as they all start from the same event → person mapping.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 COPY_PREFIX = "x1-"
+TRAITS_FILE = "profile_traits.parquet"
+PROFILE_MEMORY_LIMIT = "8GB"  # the profile build's DuckDB cap on this shared machine
 FORMAT_VERSION = 1
 # Identifiers inside the JSON objects: the text before the value gets the prefix after it.
 JSON_IDENTIFIERS = ('"email":"', '"phone":"', '"loyalty_id":"', '"card_token":"', '"order_id":"',
@@ -63,6 +71,15 @@ class SegmentsProject:
     @property
     def persons_file(self) -> Path:
         return self.directory / "event_persons.parquet"
+
+    @property
+    def traits_file(self) -> Path:
+        """The profiles' `nearest_store_km` (written from the warehouse's `profiles` table when missing,
+        e.g. in a working copy of the project that copied the warehouse only)."""
+        path = self.directory / TRAITS_FILE
+        if not path.exists():
+            write_profile_traits(self.directory)
+        return path
 
 
 def _prefixed(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -203,6 +220,31 @@ def _materialize_persons(project_dir: Path, persons_file: Path) -> int:
     return persons
 
 
+def _build_profiles(project_dir: Path) -> dict:
+    """`footfall profile build`: every trait of every person, stored as the warehouse's `profiles` table."""
+    from footfall.profiles.traits import PROFILES_TABLE, build_profiles, summarise_profiles
+    from footfall.project import open_project
+    from footfall.warehouse import open_warehouse
+
+    with open_warehouse(open_project(project_dir)) as warehouse:
+        warehouse.con.con.execute(f"SET memory_limit = '{PROFILE_MEMORY_LIMIT}'")
+        stored = warehouse.materialize(PROFILES_TABLE, build_profiles(warehouse))
+        summary = summarise_profiles(stored)
+    write_profile_traits(project_dir)
+    return {"profiles": summary["persons"], "homes_from_pings": summary["homes_from_pings"],
+            "homes_from_postcode": summary["homes_from_postcode"]}
+
+
+def write_profile_traits(project_dir: Path) -> None:
+    """The trait `online_only_near_store` reads, from the `profiles` table, for the non-Footfall engines."""
+    from footfall.project import open_project
+
+    con = duckdb.connect(str(open_project(project_dir).warehouse_path), read_only=True)
+    con.execute(f"COPY (SELECT person_id, nearest_store_km FROM profiles) TO '{project_dir / TRAITS_FILE}' "
+                "(FORMAT parquet, COMPRESSION zstd)")
+    con.close()
+
+
 def _stage(home: Path, name: str, parameters: dict, work: Callable[[], dict]) -> dict:
     """Run one build step unless a record of it with the same parameters exists (steps take minutes)."""
     record = home / f"{name}.json"
@@ -267,7 +309,7 @@ def _import_world(home: Path, world: Path, parameters: dict, seed: Path | None) 
 
 def build(workdir: Path, world: Path, parts: int, copy_parts: int, seed: Path | None = None) -> SegmentsProject:
     """The benchmark project for the first `parts` chunks of `world` plus `copy_parts` relabelled ones:
-    imported, store visits detected, persons from truth. Each step is kept and reused."""
+    imported, store visits detected, persons from truth, profiles built. Each step is kept and reused."""
     parameters = {"world": str(world.resolve()), "parts": parts, "copy_parts": copy_parts, "format": FORMAT_VERSION}
     home = workdir / f"segments-p{parts}-c{copy_parts}"
     home.mkdir(parents=True, exist_ok=True)
@@ -288,7 +330,8 @@ def build(workdir: Path, world: Path, parts: int, copy_parts: int, seed: Path | 
         return {"events": mapped, "persons": _materialize_persons(project_dir, persons_file)}
 
     mapping = _stage(home, "persons", parameters, owners)
-    seconds = imported["seconds"] + visits["seconds"] + mapping["seconds"]
+    profiles = _stage(home, "profiles", parameters, lambda: _build_profiles(project_dir))
+    seconds = imported["seconds"] + visits["seconds"] + mapping["seconds"] + profiles["seconds"]
     return SegmentsProject(project_dir, mapping["events"], mapping["persons"], parameters, seconds)
 
 
