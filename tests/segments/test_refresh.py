@@ -46,8 +46,9 @@ RULES = {
 # filters, negation, sequences), and the midnight steps.
 SPARK_RULES = ("ropo", "store_only", "views_no_web_order", "busy_half_day", "big_order_this_week",
                "no_recent_visit", "viewed_then_bought")
-# Read profile traits or JSON properties (not in the rollups): evaluated whole at every refresh.
-WHOLE_RULES = ("online_only_near_store", "json_price")
+# Reads JSON properties (not in the rollups): evaluated whole at every refresh. (Traits are condition
+# states recomputed from `profiles`, so `online_only_near_store` is incremental.)
+WHOLE_RULES = ("json_price",)
 AS_OFS = [
     datetime(2026, 2, 20, 12, tzinfo=timezone.utc),
     datetime(2026, 2, 21, 23, 59, 59, tzinfo=timezone.utc),  # just before midnight

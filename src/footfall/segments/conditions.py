@@ -139,7 +139,15 @@ class EventRows:
     def matching(self, match: EventMatch, window: Duration | None, keep: tuple[str, ...] = ()) -> Table:
         """(person_id, message_id, timestamp, *keep) of the events a match selects; on orders, a row per
         order line when an sku is asked for (its own sku kept when it has no lines)."""
-        events = self.warehouse.table("events")
+        rows = self.rows(self.warehouse.table("events"), match, window, keep)
+        owners = self.warehouse.table("event_persons")
+        return rows.join(owners, "message_id").select("person_id", "message_id", "timestamp", *keep)
+
+    def rows(self, events: Table, match: EventMatch, window: Duration | None, keep: tuple[str, ...] = (),
+             carry: tuple[str, ...] = ()) -> Table:
+        """(message_id, timestamp, *keep, *carry) of the rows of `events` a match selects up to `as_of`
+        (a row per order line when an sku is asked for); `carry`: columns passed through as they are,
+        e.g. the person_id of an owner-stamped event log."""
         if is_line_level(match, keep):
             unfiltered = EventMatch(event=match.event, filters=tuple(f for f in match.filters if f.field not in LINE_FIELDS))
             selected = events.filter(self.up_to_as_of(events), self.predicate(events, unfiltered, window))
@@ -148,14 +156,12 @@ class EventRows:
                 sku=ibis.coalesce(_.line_sku, _.sku))
             line_filters = EventMatch(filters=tuple(f for f in match.filters if f.field in LINE_FIELDS))
             rows = selected.filter(*self._filters(selected, line_filters)) if line_filters.filters else selected
-            rows = rows.select("message_id", "timestamp", *keep)
-        else:
-            columns = {"message_id": events.message_id, "timestamp": events.timestamp}
-            for name in keep:
-                columns[name] = self.field(events, name, "")
-            rows = events.filter(self.up_to_as_of(events), self.predicate(events, match, window)).select(**columns)
-        owners = self.warehouse.table("event_persons")
-        return rows.join(owners, "message_id").select("person_id", "message_id", "timestamp", *keep)
+            return rows.select("message_id", "timestamp", *keep, *carry)
+        columns = {"message_id": events.message_id, "timestamp": events.timestamp}
+        for name in keep:
+            columns[name] = self.field(events, name, "")
+        columns.update({name: events[name] for name in carry})
+        return events.filter(self.up_to_as_of(events), self.predicate(events, match, window)).select(**columns)
 
 
 def event_condition_counts(warehouse: Any, condition: Did, as_of: datetime) -> Table:

@@ -37,11 +37,13 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from footfall.lake import fsync_path
-from footfall.segments.compiler import compile_rule
+from footfall.segments.compiler import compile_rule, expand_segments
+from footfall.segments.condition_state import ConditionStates, holds, leaf_key, leaves, unsupported
 from footfall.segments.rollup_eval import RollupView, _utc, bind, matching_any
 from footfall.segments.rollups import CUBE, LOG_COLUMNS, RollupUpdate, files_table, rollup_dir, update_rollups
 from footfall.segments.rules import (
@@ -87,6 +89,7 @@ class _State:
     generation: str
     cube_parts: list[str]
     members_file: str
+    leaves: dict[str, list] | None = None  # condition-state leaf key → [lineage, version] the members reflect
 
 
 @dataclass(frozen=True)
@@ -211,12 +214,16 @@ class _Plan:
     state: _State | None
     reason: str | None  # why everyone is evaluated; None: incremental
     affected: Table | pa.Table | None = None  # person_id of the people to re-evaluate (incremental)
+    expanded: Rule | None = None  # with condition states: the rule, `in segment` expanded
+    leaves: dict[str, list] | None = None  # the leaf versions its new members reflect
 
 
 def _plan(warehouse: Any, view: RollupView, name: str, rule: Rule, as_of: datetime, manifest: Any,
           lookup: SegmentLookup) -> _Plan:
     state = _load_state(_state_dir(warehouse, name))
     shape = _shape(rule, lookup)
+    expanded = None if shape.opaque else expand_segments(rule, lookup)
+    leafy = expanded is not None and unsupported(expanded) is None
     reason = None
     if state is None:
         reason = "first refresh"
@@ -226,17 +233,41 @@ def _plan(warehouse: Any, view: RollupView, name: str, rule: Rule, as_of: dateti
         reason = "rollups rebuilt (identity changed)"
     elif _utc(datetime.fromisoformat(state.as_of)) > as_of:
         reason = "as_of moved back"
-    elif shape.traits:
+    elif shape.traits and not leafy:
         reason = "reads profile traits"
     elif shape.raw_columns or shape.opaque:
         reason = ("filters on a column the rollups do not keep" if shape.raw_columns
                   else "refers to members given as a table")
-    plan = _Plan(name, rule, shape, state, reason)
-    if reason is None:
+    plan = _Plan(name, rule, shape, state, reason, expanded=expanded if leafy else None)
+    if reason is None and not leafy:
         new_parts = [p for p in manifest.cube if p not in set(state.cube_parts)]
         before = _utc(datetime.fromisoformat(state.as_of))
         plan.affected = _affected_persons(warehouse, view, new_parts, before, as_of, shape.leaves)
     return plan
+
+
+def _from_conditions(warehouse: Any, plans: list[_Plan], states: ConditionStates) -> dict[str, pa.Table]:
+    """Segments refreshed from condition states: who changed is read from the leaves' deltas, and their
+    result is the rule over the kept numbers; a segment that cannot tell (first refresh, a leaf started
+    over) is evaluated for everyone, from the same numbers."""
+    found: dict[str, pa.Table] = {}
+    everyone = None
+    for plan in plans:
+        keys = [leaf_key(leaf) for leaf in leaves(plan.expanded)]
+        kept = plan.state.leaves if plan.state is not None and plan.state.leaves else {}
+        changed = [states.changed_since(key, kept.get(key)) for key in keys] if plan.reason is None else [None]
+        if any(c is None for c in changed):
+            plan.reason = plan.reason or "condition state started over"
+            if everyone is None:
+                everyone = warehouse.to_arrow(warehouse.table("persons").select("person_id"))["person_id"].combine_chunks()
+            people = everyone
+        else:
+            people = pc.unique(pa.concat_arrays([c.cast(pa.string()) for c in changed])) if changed else pa.array([], pa.string())
+            plan.affected = pa.table({"person_id": people})
+        passing = holds(plan.expanded, {key: states.numbers(key, people) for key in keys})
+        found[plan.name] = pa.table({"person_id": people.filter(passing)})
+        plan.leaves = {key: states.token(key) for key in keys}
+    return found
 
 
 def _refresh(warehouse: Any, rules: list[tuple[str, Rule]], as_of: datetime, update: RollupUpdate,
@@ -250,8 +281,13 @@ def _refresh(warehouse: Any, rules: list[tuple[str, Rule]], as_of: datetime, upd
     manifest = update.manifest
     view = RollupView(warehouse, manifest)
     plans = [_plan(warehouse, view, name, rule, as_of, manifest, lookup) for name, rule in rules]
-    incremental = [p for p in plans if p.reason is None]
     found: dict[str, pa.Table] = {}
+    leafy = [p for p in plans if p.expanded is not None]
+    if leafy:
+        states = ConditionStates(warehouse, view, manifest, as_of)
+        states.advance([leaf for p in leafy for leaf in leaves(p.expanded)])
+        found.update(_from_conditions(warehouse, leafy, states))
+    incremental = [p for p in plans if p.reason is None and p.expanded is None]
     if incremental:
         # who is affected, for every segment in one query (each query costs a compile and a round trip)
         text = dt.String(nullable=True)  # the parts of a union must agree on NOT NULL too
@@ -262,7 +298,7 @@ def _refresh(warehouse: Any, rules: list[tuple[str, Rule]], as_of: datetime, upd
             plan.affected = affected.filter(pa.compute.equal(affected["segment"], plan.name)).select(["person_id"])
         busy = [p for p in incremental if p.affected.num_rows]
         if busy:
-            found = _reevaluate(warehouse, view, busy, affected, as_of, lookup)
+            found.update(_reevaluate(warehouse, view, busy, affected, as_of, lookup))
     done = []
     for plan in plans:
         if progress:
@@ -294,7 +330,9 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | Non
     """Complete one planned segment (evaluating everyone if planned so), store its state, report."""
     directory = _state_dir(warehouse, plan.name)
     previous = pq.read_table(directory / plan.state.members_file) if plan.state else MEMBERS.empty_table()
-    if plan.reason is not None:
+    if plan.expanded is not None and plan.reason is not None:  # everyone, from the condition states
+        members, evaluated, reason = found, None, plan.reason
+    elif plan.reason is not None:
         # columns the event log does not keep (and unknown conditions): the raw events
         source = warehouse if plan.shape.raw_columns or plan.shape.opaque else view
         members = warehouse.to_arrow(_compile(plan.rule, source, as_of, lookup)).select(["person_id"])
@@ -307,14 +345,20 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | Non
             members = pa.concat_tables([members.cast(MEMBERS), found.cast(MEMBERS)])
         reason = f"{evaluated} persons with new events or events crossing a window edge"
     _save_state(directory, _State(rule_to_json(plan.rule), as_of.isoformat(), update.manifest.generation,
-                                  list(update.manifest.cube), f"members-{uuid.uuid4().hex[:12]}.parquet"), members)
-    old_ids, new_ids = set(previous["person_id"].to_pylist()), set(members["person_id"].to_pylist())
+                                  list(update.manifest.cube), f"members-{uuid.uuid4().hex[:12]}.parquet",
+                                  plan.leaves), members)
+    old_ids, new_ids = pa.compute.unique(previous["person_id"]), pa.compute.unique(members["person_id"])
     report = RefreshReport(
         segment=plan.name, mode="full" if evaluated is None else "incremental", rollups=update.mode,
         reason=reason, as_of=as_of, new_batches=update.batches, new_events=update.events,
-        persons_evaluated=evaluated, members=len(new_ids), entered=len(new_ids - old_ids),
-        exited=len(old_ids - new_ids))
+        persons_evaluated=evaluated, members=len(new_ids),
+        entered=_outside(new_ids, old_ids), exited=_outside(old_ids, new_ids))
     return report, members
+
+
+def _outside(ids: pa.Array, others: pa.Array) -> int:
+    """How many of `ids` are not among `others`."""
+    return len(ids) - pa.compute.count(ids.filter(pa.compute.is_in(ids, value_set=others))).as_py()
 
 
 def _compile(rule: Rule, source: Any, as_of: datetime, lookup: SegmentLookup) -> Table:

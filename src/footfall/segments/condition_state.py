@@ -1,0 +1,364 @@
+"""Per-condition state: what lets a refresh cost the new events rather than the people they touch.
+
+A rule is a boolean formula over *leaves*: `did` conditions (without their count: the count test is
+applied to the kept number), sequences without a window, traits and distances to a store. For every
+leaf a refresh needs, a per-person number `n` is kept under `lake/_rollups/conditions/<key>/`:
+
+- `did X [filters] [in W]`: how many matching events fall in the window at the state's `as_of`.
+  Moving to `as_of'` changes it by the new events in the new window, plus the old events that time
+  carried into the window (`(max(as_of, as_of' - W), as_of']`), minus those it carried out
+  (`(as_of - W, min(as_of, as_of' - W)]`): three time-bounded reads, never a person's whole history.
+- `did A then B within D [same f]` (no window): 1 once the person has such a pair. Pairs only appear,
+  and a new one has at least one *fresh* event (newly rolled up, or carried across `as_of`): each
+  fresh A is joined with B events of its person within D after it, each fresh B with A events
+  within D before it. The join's small side is the fresh events; the other side is read with its
+  event-name filter, which the log's sort order turns into skipped row groups.
+- traits and distances: 1 for the people who pass, recomputed each refresh from `profiles` (one row
+  per person), the change being the difference with the kept set.
+
+Values are a base file plus one delta file per change (`version`); a segment remembers the
+(lineage, version) of each leaf it last saw, so the people whose result may have changed are exactly
+those in the deltas after it, and their result is the formula over the kept numbers. A leaf is
+computed from scratch (a new lineage) when it has no state, the rollups were rebuilt (identity
+changed) or `as_of` moved back; deltas are folded into the base when they grow, after which segments
+that had not seen them evaluate everyone once.
+
+Windowed sequences, JSON properties and identifiers are not leaves: such rules keep the
+re-evaluation of affected people (`refresh.py`) or a full evaluation.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Union
+
+import ibis
+import ibis.expr.datatypes as dt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from ibis.expr.types import Table
+
+from footfall.lake import fsync_path
+from footfall.segments.compiler import compile_rule
+from footfall.segments.conditions import EventRows, count_test, is_line_level
+from footfall.segments.rollups import LOG_COLUMNS, PERSON_EVENTS, Manifest, files_table, part_month, rollup_dir
+from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, rule_to_json
+
+Leaf = Union[Did, Sequence, Trait, NearStore]
+CONDITIONS_DIR = "conditions"
+VALUES = pa.schema([pa.field("person_id", pa.string()), pa.field("n", pa.int64())])
+FOLD_DELTAS = 24  # more delta files than this: fold them into the base
+TEXT = dt.String(nullable=True)
+
+
+def leaf_of(node: Did | Sequence | Trait | NearStore) -> Leaf:
+    """The state a node reads: a `did` without its count (one state serves `>= 1` and `< 3` alike)."""
+    return node.model_copy(update={"count": Count()}) if isinstance(node, Did) else node
+
+
+def leaf_key(leaf: Leaf) -> str:
+    return hashlib.sha1(json.dumps(rule_to_json(leaf), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def leaves(rule: Rule) -> list[Leaf]:
+    """The distinct leaves of an expanded rule, in order."""
+    found: dict[str, Leaf] = {}
+    stack = [rule]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(reversed(node.rules))
+        elif isinstance(node, Not):
+            stack.append(node.rule)
+        elif isinstance(node, (Did, Sequence, Trait, NearStore)):
+            found.setdefault(leaf_key(leaf_of(node)), leaf_of(node))
+    return list(found.values())
+
+
+def unsupported(rule: Rule) -> str | None:
+    """Why an expanded rule cannot be refreshed from condition states (None: it can)."""
+    stack = [rule]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.rules)
+        elif isinstance(node, Not):
+            stack.append(node.rule)
+        elif isinstance(node, InSegment):
+            return "refers to members given as a table"
+        elif isinstance(node, Sequence) and node.window is not None:
+            return "a sequence inside a window"
+        elif isinstance(node, (Did, Sequence)):
+            matches = [node] if isinstance(node, Did) else [node.first, node.then]
+            fields = [f.field for m in matches for f in m.filters] + list(getattr(node, "same", ()))
+            if any(name not in LOG_COLUMNS for name in fields):
+                return "filters on a column the rollups do not keep"
+    return None
+
+
+def holds(rule: Rule, values: dict[str, pa.Array]) -> pa.Array:
+    """The rule for some people, from their leaves' numbers (`values`: leaf key → n per person)."""
+    if isinstance(rule, (And, Or)):
+        combine = pc.and_ if isinstance(rule, And) else pc.or_
+        return functools.reduce(combine, [holds(r, values) for r in rule.rules])
+    if isinstance(rule, Not):
+        return pc.invert(holds(rule.rule, values))
+    n = values[leaf_key(leaf_of(rule))]
+    if isinstance(rule, Did):
+        count = rule.count
+        return {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater,
+                ">=": pc.greater_equal}[count.op](n, count.value)
+    return pc.greater(n, 0)
+
+
+@dataclass
+class LeafState:
+    """What is kept of one leaf (see the module docstring)."""
+
+    leaf: dict
+    lineage: str
+    as_of: str
+    generation: str
+    person_events: list[str]  # log parts the numbers reflect
+    base: str
+    base_version: int = 0
+    version: int = 0
+    deltas: list[list] = field(default_factory=list)  # [version, file, rows]
+
+
+class ConditionStates:
+    """The leaves of some rules, brought to `as_of` against updated rollups."""
+
+    def __init__(self, warehouse: Any, view: Any, manifest: Manifest, as_of: datetime) -> None:
+        self.warehouse, self.view, self.manifest, self.as_of = warehouse, view, manifest, as_of
+        self.directory = rollup_dir(warehouse.project) / CONDITIONS_DIR
+        self.states: dict[str, LeafState] = {}
+        self._values: dict[str, pa.Table] = {}
+
+    # -- bringing leaves up to date ---------------------------------------------------------------
+    def advance(self, wanted: list[Leaf]) -> None:
+        """Bring every leaf to `as_of`: from scratch where it must, else by one delta each, all the
+        deltas (and all the from-scratch leaves) in one query each."""
+        distinct = {leaf_key(leaf): leaf for leaf in wanted}
+        fresh, moving, traits = {}, {}, {}
+        for key, leaf in distinct.items():
+            state = self._load(key)
+            if state is not None:
+                self.states[key] = state
+            if state is None or state.generation != self.manifest.generation or _at(state.as_of) > self.as_of:
+                fresh[key] = leaf
+            elif isinstance(leaf, (Trait, NearStore)):
+                traits[key] = leaf
+            elif _at(state.as_of) != self.as_of or state.person_events != self.manifest.person_events:
+                moving[key] = leaf
+        if fresh:
+            rows = self.warehouse.to_arrow(_union([self._from_scratch(k, leaf) for k, leaf in fresh.items()]))
+            for key in fresh:
+                self._start(key, fresh[key], _rows_of(rows, key))
+        parts = [self._delta(k, leaf) for k, leaf in moving.items()]
+        parts += [self._from_scratch(k, leaf) for k, leaf in traits.items()]
+        parts = [p for p in parts if p is not None]
+        rows = self.warehouse.to_arrow(_union(parts)) if parts else VALUES.empty_table().append_column(
+            "leaf", pa.array([], pa.string()))
+        for key, leaf in moving.items():
+            delta = _rows_of(rows, key)
+            if isinstance(leaf, Sequence):  # a pair found again is no change
+                delta = delta.filter(pc.invert(pc.is_in(delta["person_id"], value_set=self._people(key))))
+            self._add_delta(key, delta)
+        for key in traits:  # the change: who passes now and did not, and the reverse
+            now, kept = _rows_of(rows, key)["person_id"].combine_chunks(), self._people(key)
+            came = now.filter(pc.invert(pc.is_in(now, value_set=kept)))
+            went = kept.filter(pc.invert(pc.is_in(kept, value_set=now)))
+            signs = pa.concat_arrays([pa.array([1] * len(came), pa.int64()), pa.array([-1] * len(went), pa.int64())])
+            self._add_delta(key, pa.table({"person_id": pa.concat_arrays([came, went]), "n": signs}))
+
+    def _people(self, key: str) -> pa.Array:
+        return self.values(key)["person_id"].combine_chunks()
+
+    def _from_scratch(self, key: str, leaf: Leaf) -> Table:
+        """leaf, person_id, n at `as_of` from all the rollups (cube counts where they answer)."""
+        if isinstance(leaf, Did):
+            counts = self.view.counts(leaf, self.as_of)
+            return _labelled(key, counts, counts.n)
+        members = compile_rule(leaf, self.view, self.as_of)
+        return _labelled(key, members, ibis.literal(1, type="int64"))
+
+    def _log(self, parts: list[str], start: datetime | None, end: datetime) -> Table:
+        """Log rows of these parts with `start < timestamp` (the `<= end` bound is the matcher's),
+        reading only the months the interval meets."""
+        low = f"{start:%Y-%m}" if start is not None else ""
+        chosen = [self.directory.parent / p for p in parts if low <= part_month(p) <= f"{end:%Y-%m}"]
+        log = files_table(self.warehouse, chosen, PERSON_EVENTS)
+        if start is None:
+            return log
+        return log.filter(log.timestamp > ibis.literal(start, type=log.timestamp.type()))
+
+    def _delta(self, key: str, leaf: Leaf) -> Table | None:
+        """The change of one leaf's numbers from its state's `as_of` to this one (module docstring)."""
+        state = self.states[key]
+        before, now = _at(state.as_of), self.as_of
+        seen = set(state.person_events)
+        new = [p for p in self.manifest.person_events if p not in seen]
+        old = state.person_events
+        if isinstance(leaf, Did):
+            width = timedelta(hours=leaf.window.hours) if leaf.window is not None else None
+            lower = now - width if width is not None else None
+            pieces = [(new, lower, now, 1)]
+            if now > before:
+                pieces.append((old, before if lower is None else max(before, lower), now, 1))
+                if width is not None and before - width < min(before, lower):
+                    pieces.append((old, before - width, min(before, lower), -1))
+            return _union([self._did_rows(key, leaf, parts, start, end, sign) for parts, start, end, sign in pieces
+                           if parts])
+        return self._new_pairs(key, leaf, new, old, before)
+
+    def _did_rows(self, key: str, did: Did, parts: list[str], start: datetime | None, end: datetime,
+                  sign: int) -> Table:
+        rows = EventRows(self.warehouse, end).rows(self._log(parts, start, end), did, None, carry=("person_id",))
+        n = rows.message_id.nunique() if is_line_level(did) else rows.count()
+        counted = rows.group_by("person_id").aggregate(n=n * sign)
+        return _labelled(key, counted, counted.n)
+
+    def _new_pairs(self, key: str, sequence: Sequence, new: list[str], old: list[str], before: datetime) -> Table:
+        """People with a pair that has at least one fresh event (new, or carried across `as_of`)."""
+        match = EventRows(self.warehouse, self.as_of)
+        fresh_logs = [self._log(new, None, self.as_of)] if new else []
+        if self.as_of > before and old:
+            fresh_logs.append(self._log(old, before, self.as_of))
+        every = self._log(self.manifest.person_events, None, self.as_of)
+        same = tuple(sequence.same)
+
+        def side(step: Any, logs: list[Table]) -> Table:
+            return _union([match.rows(log, step, None, same, carry=("person_id",)) for log in logs])
+
+        found = [_pairs(side(sequence.first, fresh_logs), side(sequence.then, [every]), sequence),
+                 _pairs(side(sequence.first, [every]), side(sequence.then, fresh_logs), sequence)] if fresh_logs else []
+        if not found:
+            return None
+        people = _union(found).select("person_id").distinct()
+        return _labelled(key, people, ibis.literal(1, type="int64"))
+
+    # -- files ------------------------------------------------------------------------------------
+    def _dir(self, key: str) -> Path:
+        return self.directory / key
+
+    def _load(self, key: str) -> LeafState | None:
+        path = self._dir(key) / "state.json"
+        return LeafState(**json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+
+    def _save(self, key: str, state: LeafState, previous: LeafState | None) -> None:
+        """The state file replaced atomically after its data files; files no longer named go."""
+        directory = self._dir(key)
+        temporary = directory / f".state.{uuid.uuid4().hex}"
+        temporary.write_text(json.dumps(asdict(state)), encoding="utf-8")
+        fsync_path(temporary)
+        os.replace(temporary, directory / "state.json")
+        fsync_path(directory)
+        if previous is not None:
+            named = {state.base, *(d[1] for d in state.deltas)}
+            for old in {previous.base, *(d[1] for d in previous.deltas)} - named:
+                (directory / old).unlink(missing_ok=True)
+        self.states[key] = state
+
+    def _write(self, key: str, rows: pa.Table) -> str:
+        directory = self._dir(key)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{uuid.uuid4().hex[:12]}.parquet"
+        pq.write_table(rows.select(VALUES.names).cast(VALUES), directory / name)
+        fsync_path(directory / name)
+        return name
+
+    def _start(self, key: str, leaf: Leaf, rows: pa.Table) -> None:
+        rows = rows.filter(pc.not_equal(rows["n"], 0))
+        previous = self.states.get(key)
+        self._values[key] = rows
+        self._save(key, LeafState(rule_to_json(leaf), uuid.uuid4().hex, self.as_of.isoformat(), self.manifest.generation,
+                                  list(self.manifest.person_events), self._write(key, rows)), previous)
+
+    def _add_delta(self, key: str, delta: pa.Table) -> None:
+        previous = self.states[key]
+        delta = delta.filter(pc.not_equal(delta["n"], 0))
+        state = LeafState(**{**asdict(previous), "as_of": self.as_of.isoformat(),
+                             "person_events": list(self.manifest.person_events)})
+        if delta.num_rows:
+            current = _summed(pa.concat_tables([self.values(key), delta.select(VALUES.names).cast(VALUES)]))
+            self._values[key] = current
+            state.version += 1
+            state.deltas = [*previous.deltas, [state.version, self._write(key, delta), delta.num_rows]]
+            if len(state.deltas) > FOLD_DELTAS or sum(d[2] for d in state.deltas) > max(current.num_rows // 4, 10_000):
+                state.base, state.base_version, state.deltas = self._write(key, current), state.version, []
+        self._save(key, state, previous)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def values(self, key: str) -> pa.Table:
+        """person_id, n of everyone with a non-zero number for the leaf."""
+        if key not in self._values:
+            state, directory = self.states[key], self._dir(key)
+            parts = [pq.read_table(directory / state.base)] + [pq.read_table(directory / d[1]) for d in state.deltas]
+            self._values[key] = _summed(pa.concat_tables([p.cast(VALUES) for p in parts])) if state.deltas else parts[0].cast(VALUES)
+        return self._values[key]
+
+    def token(self, key: str) -> list:
+        state = self.states[key]
+        return [state.lineage, state.version]
+
+    def changed_since(self, key: str, token: list | None) -> pa.Array | None:
+        """People whose number changed after `token` (None: cannot tell, evaluate everyone)."""
+        state = self.states[key]
+        if token is None or token[0] != state.lineage or token[1] < state.base_version:
+            return None
+        newer = [pq.read_table(self._dir(key) / d[1], columns=["person_id"])["person_id"]
+                 for d in state.deltas if d[0] > token[1]]
+        return pa.chunked_array([c for column in newer for c in column.chunks], pa.string()).combine_chunks() \
+            if newer else pa.array([], pa.string())
+
+    def numbers(self, key: str, persons: pa.Array) -> pa.Array:
+        """n of the leaf for each of `persons` (0 for people it does not list)."""
+        values = self.values(key)
+        where = pc.index_in(persons, value_set=values["person_id"])
+        return pc.fill_null(pc.take(values["n"], where), 0)
+
+
+def _at(text: str) -> datetime:
+    from footfall.segments.rollup_eval import _utc
+
+    return _utc(datetime.fromisoformat(text))
+
+
+def _labelled(key: str, table: Table, n: Any) -> Table:
+    """leaf, person_id, n: the one shape every leaf's rows take, so all go in one query."""
+    return table.select(leaf=ibis.literal(key).cast(TEXT), person_id=table.person_id.cast(TEXT), n=n.cast("int64"))
+
+
+def _union(tables: list[Table]) -> Table:
+    return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
+
+
+def _pairs(first: Table, then: Table, sequence: Sequence) -> Table:
+    """People with an event of `first` followed, strictly later and within the bound, by one of `then`
+    sharing the `same` fields (as the compiler's sequence does)."""
+    then = then.rename({"then_timestamp": "timestamp", "then_person_id": "person_id",
+                        "then_message_id": "message_id", **{f"then_{f}": f for f in sequence.same}})
+    predicates = [first.person_id == then.then_person_id, then.then_timestamp > first.timestamp]
+    predicates += [first[f] == then[f"then_{f}"] for f in sequence.same]
+    if sequence.within is not None:
+        predicates.append(then.then_timestamp <= first.timestamp + ibis.interval(hours=sequence.within.hours))
+    return first.join(then, predicates).select(person_id=first.person_id.cast(TEXT))
+
+
+def _rows_of(rows: pa.Table, key: str) -> pa.Table:
+    mine = rows.filter(pc.equal(rows["leaf"], key)).select(VALUES.names).cast(VALUES)
+    return _summed(mine)
+
+
+def _summed(rows: pa.Table) -> pa.Table:
+    grouped = rows.group_by("person_id", use_threads=False).aggregate([("n", "sum")]).rename_columns(["person_id", "n"])
+    return grouped.filter(pc.not_equal(grouped["n"], 0)).cast(VALUES)
