@@ -1,10 +1,15 @@
 """Each built-in segment against the synthetic world's true archetypes, and the same members on both engines.
 
 Scores are per true person (a resolved person stands for the true person behind most of its events).
-The bar (precision and recall ≥ 0.9) applies to the people identity resolution kept whole; over
-everyone, splits made by identity resolution (an anonymous cash receipt, a card never used online)
-cost recall for ROPO and lapsed customers and precision for store-only, so a lower floor guards those
-(both sets of figures are in docs/segments.md).
+The bar (precision and recall ≥ 0.9) applies to every built-in over the *observable* true persons —
+those whose whole behaviour the data lets an identity resolver attribute to one person
+(`tests/segments/truth.py`, `observable_persons`; computed from the world's truth, not from what
+Footfall resolved). Over every true person it also applies where the data allows it. For ROPO, lapsed
+and store-only it does not: an anonymous cash receipt, or a card used only at the till and never seen
+with any other identifier of its owner, hides the store half of a shopper from any resolver, and even
+the best attribution the data allows (every identifier to its true owner, plus a perfect matcher of
+personal details) stays below 0.9 for those three on both seeds measured (docs/segments.md, "Accuracy").
+A measured floor guards them over everyone.
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ from tests.segments.conftest import copy_project, world_end
 from tests.segments.test_compiler import share_with_spark, warehouse_on
 from tests.segments.truth import TARGETS, load_truth, score
 
-# Over all people, the floor below which a change to a built-in (not identity splits) is to blame.
+# Built-ins whose score over every true person has a ceiling below 0.9 set by what the data lets any
+# identity resolver see, and the floor they are held to there: measured on seed 3 (the lowest of them,
+# lapsed recall 0.733 and store-only precision 0.734) and seed 5 at twice the size (0.753 and 0.798).
+BOUND_BY_IDENTITY = {"ropo", "lapsed_store_active_online", "store_only"}
 OVERALL_FLOOR = 0.7
+BAR = 0.9
 
 
 def members_of(project_dir: Path, engine: str, name: str, as_of) -> set[str]:
@@ -42,9 +51,11 @@ def test_built_in_finds_its_archetype(accuracy_world: tuple[Path, WorldManifest]
     project_dir, manifest = accuracy_world
     truth = load_truth(project_dir, manifest)
     result = score(members_of(project_dir, "duckdb", name, world_end(manifest)), name, truth)
-    assert result.complete_precision >= 0.9, result
-    assert result.complete_recall >= 0.9, result
-    assert result.precision >= OVERALL_FLOOR and result.recall >= OVERALL_FLOOR, result
+    assert len(truth.observable & truth.target(name)) >= 50, "too few observable targets to measure"
+    assert result.observable_precision >= BAR, result
+    assert result.observable_recall >= BAR, result
+    overall = OVERALL_FLOOR if name in BOUND_BY_IDENTITY else BAR
+    assert result.precision >= overall and result.recall >= overall, result
 
 
 @pytest.mark.spark
