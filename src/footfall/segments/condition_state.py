@@ -129,6 +129,7 @@ class LeafState:
     generation: str
     person_events: list[str]  # log parts the numbers reflect
     base: str
+    base_rows: int = 0
     base_version: int = 0
     version: int = 0
     deltas: list[list] = field(default_factory=list)  # [version, file, rows]
@@ -141,7 +142,7 @@ class ConditionStates:
         self.warehouse, self.view, self.manifest, self.as_of = warehouse, view, manifest, as_of
         self.directory = rollup_dir(warehouse.project) / CONDITIONS_DIR
         self.states: dict[str, LeafState] = {}
-        self._values: dict[str, pa.Table] = {}
+        self._files: dict[tuple[str, str], pa.Table] = {}
 
     # -- bringing leaves up to date ---------------------------------------------------------------
     def advance(self, wanted: list[Leaf]) -> None:
@@ -171,7 +172,8 @@ class ConditionStates:
         for key, leaf in moving.items():
             delta = _rows_of(rows, key)
             if isinstance(leaf, Sequence):  # a pair found again is no change
-                delta = delta.filter(pc.invert(pc.is_in(delta["person_id"], value_set=self._people(key))))
+                known = self.numbers(key, delta["person_id"].combine_chunks())
+                delta = delta.filter(pc.equal(known, 0))
             self._add_delta(key, delta)
         for key in traits:  # the change: who passes now and did not, and the reverse
             now, kept = _rows_of(rows, key)["person_id"].combine_chunks(), self._people(key)
@@ -181,7 +183,7 @@ class ConditionStates:
             self._add_delta(key, pa.table({"person_id": pa.concat_arrays([came, went]), "n": signs}))
 
     def _people(self, key: str) -> pa.Array:
-        return self.values(key)["person_id"].combine_chunks()
+        return self._current(key)["person_id"].combine_chunks()
 
     def _from_scratch(self, key: str, leaf: Leaf) -> Table:
         """leaf, person_id, n at `as_of` from all the rollups (cube counts where they answer)."""
@@ -246,7 +248,9 @@ class ConditionStates:
         people = _union(found).select("person_id").distinct()
         return _labelled(key, people, ibis.literal(1, type="int64"))
 
-    # -- files ------------------------------------------------------------------------------------
+    # -- files ----------------------------------------------------------------------------------
+    # Values are Arrow IPC files, uncompressed and memory-mapped: a refresh looks up a few people in
+    # every leaf, and mapping a file costs nothing where decoding a compressed one would cost a read.
     def _dir(self, key: str) -> Path:
         return self.directory / key
 
@@ -271,17 +275,24 @@ class ConditionStates:
     def _write(self, key: str, rows: pa.Table) -> str:
         directory = self._dir(key)
         directory.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex[:12]}.parquet"
-        pq.write_table(rows.select(VALUES.names).cast(VALUES), directory / name)
+        name = f"{uuid.uuid4().hex[:12]}.arrow"
+        with pa.OSFile(str(directory / name), "wb") as sink, pa.ipc.new_file(sink, VALUES) as writer:
+            writer.write_table(rows.select(VALUES.names).cast(VALUES))
         fsync_path(directory / name)
+        self._files[key, name] = rows.select(VALUES.names).cast(VALUES)
         return name
+
+    def _read(self, key: str, name: str) -> pa.Table:
+        if (key, name) not in self._files:
+            self._files[key, name] = pa.ipc.open_file(pa.memory_map(str(self._dir(key) / name))).read_all()
+        return self._files[key, name]
 
     def _start(self, key: str, leaf: Leaf, rows: pa.Table) -> None:
         rows = rows.filter(pc.not_equal(rows["n"], 0))
         previous = self.states.get(key)
-        self._values[key] = rows
         self._save(key, LeafState(rule_to_json(leaf), uuid.uuid4().hex, self.as_of.isoformat(), self.manifest.generation,
-                                  list(self.manifest.person_events), self._write(key, rows)), previous)
+                                  list(self.manifest.person_events), self._write(key, rows), base_rows=rows.num_rows),
+                   previous)
 
     def _add_delta(self, key: str, delta: pa.Table) -> None:
         previous = self.states[key]
@@ -289,23 +300,21 @@ class ConditionStates:
         state = LeafState(**{**asdict(previous), "as_of": self.as_of.isoformat(),
                              "person_events": list(self.manifest.person_events)})
         if delta.num_rows:
-            current = _summed(pa.concat_tables([self.values(key), delta.select(VALUES.names).cast(VALUES)]))
-            self._values[key] = current
             state.version += 1
             state.deltas = [*previous.deltas, [state.version, self._write(key, delta), delta.num_rows]]
-            if len(state.deltas) > FOLD_DELTAS or sum(d[2] for d in state.deltas) > max(current.num_rows // 4, 10_000):
-                state.base, state.base_version, state.deltas = self._write(key, current), state.version, []
+            if len(state.deltas) > FOLD_DELTAS or sum(d[2] for d in state.deltas) > max(state.base_rows // 4, 10_000):
+                folded = self._current(key, state)
+                state.base, state.base_rows = self._write(key, folded), folded.num_rows
+                state.base_version, state.deltas = state.version, []
         self._save(key, state, previous)
 
-    # -- reading ----------------------------------------------------------------------------------
-    def values(self, key: str) -> pa.Table:
-        """person_id, n of everyone with a non-zero number for the leaf."""
-        if key not in self._values:
-            state, directory = self.states[key], self._dir(key)
-            parts = [pq.read_table(directory / state.base)] + [pq.read_table(directory / d[1]) for d in state.deltas]
-            self._values[key] = _summed(pa.concat_tables([p.cast(VALUES) for p in parts])) if state.deltas else parts[0].cast(VALUES)
-        return self._values[key]
+    def _current(self, key: str, state: LeafState | None = None) -> pa.Table:
+        """person_id, n of everyone with a non-zero number (base and deltas summed)."""
+        state = state or self.states[key]
+        parts = [self._read(key, state.base), *(self._read(key, d[1]) for d in state.deltas)]
+        return _summed(pa.concat_tables(parts)) if len(parts) > 1 else parts[0]
 
+    # -- reading ----------------------------------------------------------------------------------
     def token(self, key: str) -> list:
         state = self.states[key]
         return [state.lineage, state.version]
@@ -315,16 +324,17 @@ class ConditionStates:
         state = self.states[key]
         if token is None or token[0] != state.lineage or token[1] < state.base_version:
             return None
-        newer = [pq.read_table(self._dir(key) / d[1], columns=["person_id"])["person_id"]
-                 for d in state.deltas if d[0] > token[1]]
+        newer = [self._read(key, d[1])["person_id"] for d in state.deltas if d[0] > token[1]]
         return pa.chunked_array([c for column in newer for c in column.chunks], pa.string()).combine_chunks() \
             if newer else pa.array([], pa.string())
 
     def numbers(self, key: str, persons: pa.Array) -> pa.Array:
-        """n of the leaf for each of `persons` (0 for people it does not list)."""
-        values = self.values(key)
-        where = pc.index_in(persons, value_set=values["person_id"])
-        return pc.fill_null(pc.take(values["n"], where), 0)
+        """n of the leaf for each of `persons` (0 for people it does not list): only their rows of the
+        base and deltas are summed."""
+        state = self.states[key]
+        parts = [self._read(key, state.base), *(self._read(key, d[1]) for d in state.deltas)]
+        mine = _summed(pa.concat_tables([t.filter(pc.is_in(t["person_id"], value_set=persons)) for t in parts]))
+        return pc.fill_null(pc.take(mine["n"], pc.index_in(persons, value_set=mine["person_id"])), 0)
 
 
 def _at(text: str) -> datetime:

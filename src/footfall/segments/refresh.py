@@ -43,9 +43,9 @@ from ibis.expr.types import Table
 
 from footfall.lake import fsync_path
 from footfall.segments.compiler import compile_rule, expand_segments
-from footfall.segments.condition_state import ConditionStates, holds, leaf_key, leaves, unsupported
+from footfall.segments.condition_state import CONDITIONS_DIR, ConditionStates, holds, leaf_key, leaves, unsupported
 from footfall.segments.rollup_eval import RollupView, _utc, bind, matching_any
-from footfall.segments.rollups import CUBE, LOG_COLUMNS, RollupUpdate, files_table, rollup_dir, update_rollups
+from footfall.segments.rollups import CUBE, LOG_COLUMNS, RollupUpdate, exclusive, files_table, rollup_dir, update_rollups
 from footfall.segments.rules import (
     And,
     Did,
@@ -277,7 +277,13 @@ def _refresh(warehouse: Any, rules: list[tuple[str, Rule]], as_of: datetime, upd
     The affected people of all incremental segments are read from the rollups once, together: their
     rows that some condition of those segments may select become temporary tables every segment reads.
     """
-    as_of = _utc(as_of)
+    # leaf and segment states are shared by the segments of concurrent refreshes: one at a time
+    with exclusive(rollup_dir(warehouse.project) / CONDITIONS_DIR):
+        return _refresh_locked(warehouse, rules, _utc(as_of), update, lookup, progress)
+
+
+def _refresh_locked(warehouse: Any, rules: list[tuple[str, Rule]], as_of: datetime, update: RollupUpdate,
+                    lookup: SegmentLookup, progress: Callable[[str], None] | None) -> list[tuple[RefreshReport, pa.Table]]:
     manifest = update.manifest
     view = RollupView(warehouse, manifest)
     plans = [_plan(warehouse, view, name, rule, as_of, manifest, lookup) for name, rule in rules]

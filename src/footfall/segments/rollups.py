@@ -55,7 +55,7 @@ from footfall.schema.tables import EVENTS
 
 ROLLUP_DIR = "_rollups"
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: log parts sorted by event, then time
 CUBE_DIMS = ("event", "realm", "channel", "store_id", "fulfilment")
 # The event columns behavioural conditions filter on; identifiers, locations, pages and campaign tags
 # are left out of the log (a rule that names one is evaluated from the raw events instead).
@@ -73,6 +73,7 @@ CUBE = pa.schema(
      pa.field("first_at", _TIMESTAMP), pa.field("last_at", _TIMESTAMP)]
 )
 STREAM_ROWS = 1_000_000
+LOG_ROW_GROUP = 65_536
 
 
 @dataclass
@@ -130,8 +131,9 @@ def _write_manifest(directory: Path, manifest: Manifest) -> None:
 
 
 @contextmanager
-def _update_lock(directory: Path) -> Iterator[None]:
-    """One updater at a time (readers take no lock: they read the parts the manifest names)."""
+def exclusive(directory: Path) -> Iterator[None]:
+    """One updater of `directory` at a time (readers take no lock: they read what its committed
+    manifest or state names)."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -236,7 +238,8 @@ def cube_rows(rows: pa.Table) -> pa.Table:
 
 class _PartWriter:
     """Writes one update's parts, one file per UTC month for each kind (so a reader interested in a few
-    days opens only their months), rows sorted by time within each write; returns their names."""
+    days opens only their months), rows sorted within each write (log: by event, then time; cube: by
+    day, then person); returns their names."""
 
     def __init__(self, directory: Path, part: str, cube: bool = True) -> None:
         """cube: write the cube rows of each batch added (False: `_cube_of_log` writes them later)."""
@@ -257,7 +260,10 @@ class _PartWriter:
             return
         self.rows += rows.num_rows
         for month, part in split_by_partition(rows):
-            self._writer("person_events", month, PERSON_EVENTS).write_table(part.sort_by("timestamp"))
+            # by event, then time, in small row groups: a read that names an event (every condition
+            # does) skips the other events' row groups by their min/max statistics
+            ordered = part.sort_by([("event", "ascending"), ("timestamp", "ascending")])
+            self._writer("person_events", month, PERSON_EVENTS).write_table(ordered, row_group_size=LOG_ROW_GROUP)
             if self.with_cube:
                 cube = cube_rows(part).sort_by([("day", "ascending"), ("person_id", "ascending")])
                 self._writer("cube", month, CUBE).write_table(cube)
@@ -314,7 +320,7 @@ def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None
     """Roll up the lake event files not yet in the manifest (or rebuild after an identity run)."""
     directory = rollup_dir(warehouse.project)
     lake_root = Path(warehouse.project.lake_dir)
-    with _update_lock(directory):
+    with exclusive(directory):
         manifest = read_manifest(directory)
         _remove_orphans(directory, manifest)
         files = [str(p.relative_to(lake_root)) for p in warehouse.lake.files("events")]
@@ -379,7 +385,7 @@ def drop_rollups(project: Any) -> None:
     """Forget the rollups (the next update rebuilds them)."""
     directory = rollup_dir(project)
     if directory.is_dir():
-        with _update_lock(directory):
+        with exclusive(directory):
             for child in directory.iterdir():
                 if child.name != ".lock":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
