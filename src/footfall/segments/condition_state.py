@@ -303,9 +303,11 @@ class ConditionStates:
             state.version += 1
             state.deltas = [*previous.deltas, [state.version, self._write(key, delta), delta.num_rows]]
             if len(state.deltas) > FOLD_DELTAS or sum(d[2] for d in state.deltas) > max(state.base_rows // 4, 10_000):
-                folded = self._current(key, state)
+                # fold all but the newest delta: segments refreshed last time can still tell who changed
+                older = LeafState(**{**asdict(state), "deltas": state.deltas[:-1]})
+                folded = self._current(key, older)
                 state.base, state.base_rows = self._write(key, folded), folded.num_rows
-                state.base_version, state.deltas = state.version, []
+                state.base_version, state.deltas = state.version - 1, state.deltas[-1:]
         self._save(key, state, previous)
 
     def _current(self, key: str, state: LeafState | None = None) -> pa.Table:

@@ -151,9 +151,13 @@ class EventRows:
         if is_line_level(match, keep):
             unfiltered = EventMatch(event=match.event, filters=tuple(f for f in match.filters if f.field not in LINE_FIELDS))
             selected = events.filter(self.up_to_as_of(events), self.predicate(events, unfiltered, window))
-            lines = self.warehouse.table("order_lines").select(line_message_id="message_id", line_sku="sku")
-            selected = selected.left_join(lines, selected.message_id == lines.line_message_id).mutate(
-                sku=ibis.coalesce(_.line_sku, _.sku))
+            if "skus" in selected.columns:  # the rollup log carries its orders' line skus
+                own = ibis.array([selected.sku])
+                selected = selected.mutate(line_sku=ibis.coalesce(selected.skus, own).unnest())
+            else:
+                lines = self.warehouse.table("order_lines").select(line_message_id="message_id", line_sku="sku")
+                selected = selected.left_join(lines, selected.message_id == lines.line_message_id)
+            selected = selected.mutate(sku=ibis.coalesce(_.line_sku, _.sku))
             line_filters = EventMatch(filters=tuple(f for f in match.filters if f.field in LINE_FIELDS))
             rows = selected.filter(*self._filters(selected, line_filters)) if line_filters.filters else selected
             return rows.select("message_id", "timestamp", *keep, *carry)

@@ -100,7 +100,8 @@ class RollupView:
         cube = matching_any(self.cube_between().semi_join(persons, "person_id"), matches)
         cube = cube.select(*[c for c in CUBE.names if c not in CUBE_DIMS or c in named or c == "event"])
         events = matching_any(self.events_between().semi_join(persons, "person_id"), matches)
-        events = events.select(*[c for c in PERSON_EVENTS.names if c in KEPT_ALWAYS or c in named])
+        events = events.select(*[c for c in PERSON_EVENTS.names
+                                 if c in KEPT_ALWAYS or c in named or (c == "skus" and "sku" in named)])
         return RollupView(self.base, self.manifest, persons, (cached(cube), cached(events)))
 
     def narrowed(self, persons: Table) -> RollupView:

@@ -45,17 +45,18 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from footfall.lake import fsync_path, split_by_partition
-from footfall.schema.tables import EVENTS
+from footfall.schema.tables import EVENTS, ORDER_LINES
 
 ROLLUP_DIR = "_rollups"
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 4  # 4: log parts sorted by event, then time
+FORMAT_VERSION = 5  # 4: log sorted by event, then time; 5: order lines' skus in the log
 CUBE_DIMS = ("event", "realm", "channel", "store_id", "fulfilment")
 # The event columns behavioural conditions filter on; identifiers, locations, pages and campaign tags
 # are left out of the log (a rule that names one is evaluated from the raw events instead).
@@ -64,7 +65,10 @@ LOG_COLUMNS = ("message_id", "timestamp", "type", "event", "realm", "channel", "
                "campaign_id", "experience_id")
 # Every column nullable: parts, empty months and temporary tables then agree on one schema.
 PERSON_EVENTS = pa.schema([pa.field("person_id", pa.string()),
-                           *(EVENTS.field(c).with_nullable(True) for c in LOG_COLUMNS)])
+                           *(EVENTS.field(c).with_nullable(True) for c in LOG_COLUMNS),
+                           # the skus of an order's lines (null: no lines): `same sku` and sku filters
+                           # read them here instead of joining every order line of the lake
+                           pa.field("skus", pa.list_(pa.string()))])
 _TIMESTAMP = EVENTS.field("timestamp").type
 CUBE = pa.schema(
     [pa.field("person_id", pa.string()), pa.field("day", _TIMESTAMP),
@@ -219,6 +223,15 @@ def stamped_events(warehouse: Any, paths: list[Path], appended_after: int | None
     else:
         owners = warehouse.table("event_persons").select("message_id", "person_id")
     joined = events.join(owners, "message_id")
+    # An order's lines are committed in the same lake batch as the order (the loader derives them
+    # from it), so the new batches' line files hold every line of the new orders.
+    line_files = [f for path in paths for f in path.parents[2].glob(f"order_lines/*/{path.name}")]
+    if line_files:
+        lines = files_table(warehouse, line_files, ORDER_LINES)
+        skus = lines.group_by(line_message_id=lines.message_id).aggregate(skus=lines.sku.collect(include_null=True))
+        joined = joined.left_join(skus, joined.message_id == skus.line_message_id)
+    else:
+        joined = joined.mutate(skus=ibis.null(dt.Array(dt.string)))
     return joined.select(*PERSON_EVENTS.names)
 
 
