@@ -143,6 +143,7 @@ class ConditionStates:
         self.directory = rollup_dir(warehouse.project) / CONDITIONS_DIR
         self.states: dict[str, LeafState] = {}
         self._files: dict[tuple[str, str], pa.Table] = {}
+        self._tables: dict[tuple[Path, ...], Table] = {}
 
     # -- bringing leaves up to date ---------------------------------------------------------------
     def advance(self, wanted: list[Leaf]) -> None:
@@ -197,8 +198,10 @@ class ConditionStates:
         """Log rows of these parts with `start < timestamp` (the `<= end` bound is the matcher's),
         reading only the months the interval meets."""
         low = f"{start:%Y-%m}" if start is not None else ""
-        chosen = [self.directory.parent / p for p in parts if low <= part_month(p) <= f"{end:%Y-%m}"]
-        log = files_table(self.warehouse, chosen, PERSON_EVENTS)
+        chosen = tuple(self.directory.parent / p for p in parts if low <= part_month(p) <= f"{end:%Y-%m}")
+        if chosen not in self._tables:  # each table of files is a view whose files' schemas are read
+            self._tables[chosen] = files_table(self.warehouse, list(chosen), PERSON_EVENTS)
+        log = self._tables[chosen]
         if start is None:
             return log
         return log.filter(log.timestamp > ibis.literal(start, type=log.timestamp.type()))
@@ -238,8 +241,9 @@ class ConditionStates:
         every = self._log(self.manifest.person_events, None, self.as_of)
         same = tuple(sequence.same)
 
-        def side(step: Any, logs: list[Table]) -> Table:
-            return _union([match.rows(log, step, None, same, carry=("person_id",)) for log in logs])
+        def side(step: Any, logs: list[Table]) -> Table:  # only what the pairing compares is read
+            return _union([match.rows(log, step, None, same, carry=("person_id",)).select("person_id", "timestamp", *same)
+                           for log in logs])
 
         found = [_pairs(side(sequence.first, fresh_logs), side(sequence.then, [every]), sequence),
                  _pairs(side(sequence.first, [every]), side(sequence.then, fresh_logs), sequence)] if fresh_logs else []
@@ -358,7 +362,7 @@ def _pairs(first: Table, then: Table, sequence: Sequence) -> Table:
     """People with an event of `first` followed, strictly later and within the bound, by one of `then`
     sharing the `same` fields (as the compiler's sequence does)."""
     then = then.rename({"then_timestamp": "timestamp", "then_person_id": "person_id",
-                        "then_message_id": "message_id", **{f"then_{f}": f for f in sequence.same}})
+                        **{f"then_{f}": f for f in sequence.same}})
     predicates = [first.person_id == then.then_person_id, then.then_timestamp > first.timestamp]
     predicates += [first[f] == then[f"then_{f}"] for f in sequence.same]
     if sequence.within is not None:

@@ -25,6 +25,7 @@ from footfall.segments.rules import Comparison, Count, Did, Duration, EventMatch
 
 # Fields an order carries per line (order_lines): `same sku` and sku filters look at the lines too.
 LINE_FIELDS = ("sku",)
+NO_LINE_SKU = "(no sku)"  # in the rollup log's `skus`: an order line without an sku (the order's own sku)
 
 
 class SegmentCompileError(FootfallError):
@@ -157,7 +158,7 @@ class EventRows:
             else:
                 lines = self.warehouse.table("order_lines").select(line_message_id="message_id", line_sku="sku")
                 selected = selected.left_join(lines, selected.message_id == lines.line_message_id)
-            selected = selected.mutate(sku=ibis.coalesce(_.line_sku, _.sku))
+            selected = selected.mutate(sku=ibis.coalesce(_.line_sku.nullif(NO_LINE_SKU), _.sku))
             line_filters = EventMatch(filters=tuple(f for f in match.filters if f.field in LINE_FIELDS))
             rows = selected.filter(*self._filters(selected, line_filters)) if line_filters.filters else selected
             return rows.select("message_id", "timestamp", *keep, *carry)

@@ -53,6 +53,7 @@ from ibis.expr.types import Table
 
 from footfall.lake import fsync_path, split_by_partition
 from footfall.schema.tables import EVENTS, ORDER_LINES
+from footfall.segments.conditions import NO_LINE_SKU
 
 ROLLUP_DIR = "_rollups"
 MANIFEST = "manifest.json"
@@ -228,7 +229,9 @@ def stamped_events(warehouse: Any, paths: list[Path], appended_after: int | None
     line_files = [f for path in paths for f in path.parents[2].glob(f"order_lines/*/{path.name}")]
     if line_files:
         lines = files_table(warehouse, line_files, ORDER_LINES)
-        skus = lines.group_by(line_message_id=lines.message_id).aggregate(skus=lines.sku.collect(include_null=True))
+        # a line without an sku stands for the order's own sku: kept as a marker (Spark's collect drops nulls)
+        skus = lines.group_by(line_message_id=lines.message_id).aggregate(
+            skus=lines.sku.fill_null(NO_LINE_SKU).collect())
         joined = joined.left_join(skus, joined.message_id == skus.line_message_id)
     else:
         joined = joined.mutate(skus=ibis.null(dt.Array(dt.string)))
@@ -267,7 +270,8 @@ class _PartWriter:
             self.writers[kind, month] = pq.ParquetWriter(path, schema, compression="zstd")
         return self.writers[kind, month]
 
-    def add(self, rows: pa.Table) -> None:
+    def add(self, rows: pa.Table, ordered: bool = False) -> None:
+        """ordered: the rows come sorted by month, event and time already (the engine sorted them)."""
         rows = rows.select(PERSON_EVENTS.names).cast(PERSON_EVENTS)
         if rows.num_rows == 0:
             return
@@ -275,7 +279,7 @@ class _PartWriter:
         for month, part in split_by_partition(rows):
             # by event, then time, in small row groups: a read that names an event (every condition
             # does) skips the other events' row groups by their min/max statistics
-            ordered = part.sort_by([("event", "ascending"), ("timestamp", "ascending")])
+            ordered = part if ordered else part.sort_by([("event", "ascending"), ("timestamp", "ascending")])
             self._writer("person_events", month, PERSON_EVENTS).write_table(ordered, row_group_size=LOG_ROW_GROUP)
             if self.with_cube:
                 cube = cube_rows(part).sort_by([("day", "ascending"), ("person_id", "ascending")])
@@ -324,9 +328,13 @@ def _new_part_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
 
 
-def _stream_into(writer: _PartWriter, expr: Table) -> None:
+def _stream_into(writer: _PartWriter, expr: Table, ordered: bool = False) -> None:
+    """ordered: let the engine sort the rows (month, event, time) — for an update's few new events; a
+    rebuild's chunks are sorted one at a time instead."""
+    if ordered:
+        expr = expr.order_by([expr.timestamp.truncate("M"), expr.event, expr.timestamp])
     for batch in expr.to_pyarrow_batches(chunk_size=STREAM_ROWS):
-        writer.add(pa.Table.from_batches([batch]))
+        writer.add(pa.Table.from_batches([batch]), ordered)
 
 
 def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None) -> RollupUpdate:
@@ -352,7 +360,7 @@ def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None
         tail = manifest.owned_events if manifest.stamped_events == manifest.owned_events else None
         for appended_after in ([tail, None] if tail is not None else [None]):
             writer = _PartWriter(directory, _new_part_id())
-            _stream_into(writer, stamped_events(warehouse, paths, appended_after))
+            _stream_into(writer, stamped_events(warehouse, paths, appended_after), ordered=True)
             cube_parts, person_parts = writer.close()
             if owned == manifest.owned_events + writer.rows:
                 break
