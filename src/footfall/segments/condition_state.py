@@ -245,8 +245,17 @@ class ConditionStates:
             return _union([match.rows(log, step, None, same, carry=("person_id",)).select("person_id", "timestamp", *same)
                            for log in logs])
 
-        found = [_pairs(side(sequence.first, fresh_logs), side(sequence.then, [every]), sequence),
-                 _pairs(side(sequence.first, [every]), side(sequence.then, fresh_logs), sequence)] if fresh_logs else []
+        def partners(step: Any, fresh: Table) -> Table:
+            """The step's events of the people with fresh events, cut to them before anything else
+            (order lines are unnested for those people only)."""
+            people = fresh.select(fresh_person=fresh.person_id).distinct()
+            return side(step, [every.semi_join(people, every.person_id == people.fresh_person)])
+
+        found = []
+        if fresh_logs:
+            fresh_first, fresh_then = side(sequence.first, fresh_logs), side(sequence.then, fresh_logs)
+            found = [_pairs(fresh_first, partners(sequence.then, fresh_first), sequence),
+                     _pairs(partners(sequence.first, fresh_then), fresh_then, sequence)]
         if not found:
             return None
         people = _union(found).select("person_id").distinct()

@@ -153,8 +153,9 @@ class EventRows:
             unfiltered = EventMatch(event=match.event, filters=tuple(f for f in match.filters if f.field not in LINE_FIELDS))
             selected = events.filter(self.up_to_as_of(events), self.predicate(events, unfiltered, window))
             if "skus" in selected.columns:  # the rollup log carries its orders' line skus
-                own = ibis.array([selected.sku])
-                selected = selected.mutate(line_sku=ibis.coalesce(selected.skus, own).unnest())
+                # only the columns needed go through the unnest (the engine keeps whatever it is given)
+                needed = dict.fromkeys(["message_id", "timestamp", "sku", *keep, *carry])
+                selected = selected.select(*needed, line_sku=ibis.coalesce(selected.skus, ibis.array([selected.sku])).unnest())
             else:
                 lines = self.warehouse.table("order_lines").select(line_message_id="message_id", line_sku="sku")
                 selected = selected.left_join(lines, selected.message_id == lines.line_message_id)

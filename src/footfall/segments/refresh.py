@@ -249,24 +249,30 @@ def _plan(warehouse: Any, view: RollupView, name: str, rule: Rule, as_of: dateti
 def _from_conditions(warehouse: Any, plans: list[_Plan], states: ConditionStates) -> dict[str, pa.Table]:
     """Segments refreshed from condition states: who changed is read from the leaves' deltas, and their
     result is the rule over the kept numbers; a segment that cannot tell (first refresh, a leaf started
-    over) is evaluated for everyone, from the same numbers."""
-    found: dict[str, pa.Table] = {}
-    everyone = None
+    over) is evaluated for everyone, from the same numbers. Each leaf's numbers are looked up once, for
+    the people of every segment together."""
+    keys = {plan.name: [leaf_key(leaf) for leaf in leaves(plan.expanded)] for plan in plans}
+    people: dict[str, pa.Array] = {}
     for plan in plans:
-        keys = [leaf_key(leaf) for leaf in leaves(plan.expanded)]
         kept = plan.state.leaves if plan.state is not None and plan.state.leaves else {}
-        changed = [states.changed_since(key, kept.get(key)) for key in keys] if plan.reason is None else [None]
+        changed = [states.changed_since(key, kept.get(key)) for key in keys[plan.name]] if plan.reason is None else [None]
         if any(c is None for c in changed):
             plan.reason = plan.reason or "condition state started over"
-            if everyone is None:
-                everyone = warehouse.to_arrow(warehouse.table("persons").select("person_id"))["person_id"].combine_chunks()
-            people = everyone
+            if "" not in people:
+                people[""] = warehouse.to_arrow(warehouse.table("persons").select("person_id"))["person_id"].combine_chunks()
+            people[plan.name] = people[""]
         else:
-            people = pc.unique(pa.concat_arrays([c.cast(pa.string()) for c in changed])) if changed else pa.array([], pa.string())
-            plan.affected = pa.table({"person_id": people})
-        passing = holds(plan.expanded, {key: states.numbers(key, people) for key in keys})
-        found[plan.name] = pa.table({"person_id": people.filter(passing)})
-        plan.leaves = {key: states.token(key) for key in keys}
+            people[plan.name] = pc.unique(pa.concat_arrays(changed)) if changed else pa.array([], pa.string())
+            plan.affected = pa.table({"person_id": people[plan.name]})
+    everyone = pc.unique(pa.concat_arrays([p.cast(pa.string()) for p in people.values()])) if people else pa.array([], pa.string())
+    numbers = {key: states.numbers(key, everyone) for key in {k for ks in keys.values() for k in ks}}
+    found: dict[str, pa.Table] = {}
+    for plan in plans:
+        mine = people[plan.name]
+        at = pc.index_in(mine, value_set=everyone)
+        passing = holds(plan.expanded, {key: pc.take(numbers[key], at) for key in keys[plan.name]})
+        found[plan.name] = pa.table({"person_id": mine.filter(passing)})
+        plan.leaves = {key: states.token(key) for key in keys[plan.name]}
     return found
 
 
