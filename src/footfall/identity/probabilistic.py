@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,14 +77,18 @@ class ProbabilisticSettings(BaseModel):
         default_factory=lambda: [
             "l.email = r.email",
             "l.phone = r.phone",
-            "l.first_name = r.first_name and l.last_name = r.last_name",
+            # A full name alone is a quadratic block (a common name recurs in proportion to the data:
+            # 83M pairs at 1M receipts + 1M profiles); the postcode's first three characters keep it
+            # about one pair per person.
+            "l.first_name = r.first_name and l.last_name = r.last_name"
+            " and substr(l.postcode, 1, 3) = substr(r.postcode, 1, 3)",
             "l.postcode = r.postcode and l.last_name = r.last_name",
             # Emails with one typo: each rule keeps a different part of the address exact, and none
             # blocks on a common prefix or a whole domain alone (those blocks grow quadratically:
             # `right(email, 12)` is all of @hotmail.com; 37.7M pairs for 25k receipts + 25k profiles).
             "substr(l.email, 1, 5) = substr(r.email, 1, 5)"
             " and right(split_part(l.email, '@', 1), 3) = right(split_part(r.email, '@', 1), 3)",
-            "right(split_part(l.email, '@', 1), 4) = right(split_part(r.email, '@', 1), 4)"
+            "right(split_part(l.email, '@', 1), 6) = right(split_part(r.email, '@', 1), 6)"
             " and split_part(l.email, '@', 2) = split_part(r.email, '@', 2)",
             "split_part(l.email, '@', 1) = split_part(r.email, '@', 1)",
         ]
@@ -106,6 +112,13 @@ class ProbabilisticSettings(BaseModel):
     )
     prior_recall: float = Field(default=0.6, gt=0, le=1)
     u_max_pairs: float = Field(default=1e6, gt=0)
+    # Each EM session scores at most about this many pairs (Splink samples records by hash to get
+    # there), so training time and memory stop growing with the data once its blocks pass it.
+    em_max_pairs: float = Field(default=2e6, gt=0)
+    # Splink's own DuckDB (DuckDB engine): past this it spills to a temporary directory instead of
+    # growing (unbounded, DuckDB takes 80% of the machine: 19.6 GiB here at 1M + 1M units).
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int | None = None  # None: DuckDB's default (all cores)
     seed: int = 42
     # Identifier types that make a unit strong (never linked to another strong unit).
     strong_types: list[str] = Field(default_factory=lambda: ["user_id", "loyalty_id", "device_id", "anonymous_id"])
@@ -190,18 +203,42 @@ class Matches:
     skipped: str | None = None
 
 
+def splink_duckdb_connection(settings: ProbabilisticSettings, spill_dir: Path) -> Any:
+    """An in-memory DuckDB connection for Splink, bounded by `duckdb_memory_limit`.
+
+    An in-memory DuckDB has no temporary directory, so without one it cannot spill and a large
+    blocking join or EM session simply grows; `spill_dir` gives it one.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+    con.execute(f"SET temp_directory = '{str(spill_dir).replace(chr(39), chr(39) * 2)}'")
+    con.execute("SET preserve_insertion_order = false")  # lets large results stream and spill
+    if settings.duckdb_threads:
+        con.execute(f"SET threads = {int(settings.duckdb_threads)}")
+    return con
+
+
 class _DuckDBSplink:
-    """Splink on its own in-memory DuckDB: the units travel as Arrow (they are one row per person)."""
+    """Splink on its own in-memory DuckDB (memory-limited, spilling into the project directory): the
+    units travel as Arrow (they are one row per person)."""
 
     dialect = "duckdb"
 
-    def __init__(self, warehouse: Any) -> None:
+    def __init__(self, warehouse: Any, settings: ProbabilisticSettings) -> None:
         from splink import DuckDBAPI
 
-        self.api = DuckDBAPI()
+        self._spill = tempfile.TemporaryDirectory(prefix=".splink-spill-", dir=warehouse.project.root)
+        self._con = splink_duckdb_connection(settings, Path(self._spill.name))
+        self.api = DuckDBAPI(self._con)
 
     def register(self, units: Table) -> Any:
         return self.api.register(units.to_pyarrow(), table_name=f"footfall_units_{uuid.uuid4().hex[:12]}")
+
+    def close(self) -> None:
+        self._con.close()
+        self._spill.cleanup()
 
 
 class _SparkSplink:
@@ -209,7 +246,7 @@ class _SparkSplink:
 
     dialect = "spark"
 
-    def __init__(self, warehouse: Any) -> None:
+    def __init__(self, warehouse: Any, settings: ProbabilisticSettings) -> None:
         from splink import SparkAPI
 
         self.con = warehouse.con
@@ -220,6 +257,9 @@ class _SparkSplink:
     def register(self, units: Table) -> Any:
         frame = self.con._session.sql(self.con.compile(units))
         return self.api.register(frame, table_name=f"footfall_units_{uuid.uuid4().hex[:12]}")
+
+    def close(self) -> None:
+        pass  # the session is the warehouse's
 
 
 # Which Splink backend serves each engine (the engine itself is chosen by the warehouse).
@@ -252,13 +292,28 @@ def portable_model(saved: dict[str, Any], settings: ProbabilisticSettings, diale
     return fresh
 
 
-def _train(linker: Any, settings: ProbabilisticSettings) -> None:
-    """Prior from deterministic rules, u by random sampling, m by EM over each training blocking rule."""
+def _train(linker: Any, settings: ProbabilisticSettings) -> dict[str, float]:
+    """Prior from deterministic rules, u by random sampling, m by EM over each training blocking rule.
+
+    Returns the seconds of each phase (prior, u, one EM entry per training rule)."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        seconds[phase] = now - started
+        started = now
+
     prior_rules = [_not_both_strong(rule) for rule in settings.prior_rules]
     linker.training.estimate_probability_two_random_records_match(prior_rules, recall=settings.prior_recall)
+    lap("prior")
     linker.training.estimate_u_using_random_sampling(max_pairs=settings.u_max_pairs, seed=settings.seed)
-    for rule in settings.training_blocking_rules:
-        linker.training.estimate_parameters_using_expectation_maximisation(_not_both_strong(rule))
+    lap("u")
+    for index, rule in enumerate(settings.training_blocking_rules, 1):
+        linker.training.estimate_parameters_using_expectation_maximisation(_not_both_strong(rule), max_pairs=settings.em_max_pairs)
+        lap(f"em{index}")
+    return seconds
 
 
 def _best_link_per_weak_unit(pairs: pa.Table) -> pa.Table:
@@ -289,9 +344,6 @@ def match_units(warehouse: Any, units: Table, settings: ProbabilisticSettings, m
     model_path: where the trained model is written (None: not written). With `settings.model_file`
     the saved model scores directly and no training runs.
     """
-    from splink import Linker
-    from splink.internals.exceptions import SplinkException
-
     counts = units.aggregate(total=units.count(), weak=(units.strong == 0).cast("int64").sum()).to_pyarrow().to_pylist()[0]
     total, weak = int(counts["total"] or 0), int(counts["weak"] or 0)
     if weak == 0:
@@ -300,7 +352,19 @@ def match_units(warehouse: Any, units: Table, settings: ProbabilisticSettings, m
         return Matches(_EMPTY_LINKS, {}, total, 0, f"{total} units are too few to train a model (at least "
                        f"{MIN_TRAINING_UNITS}); set probabilistic.model_file to score with a saved model")
     logging.getLogger("splink").setLevel(logging.ERROR)
-    backend = SPLINK_BACKENDS[warehouse.engine](warehouse)
+    backend = SPLINK_BACKENDS[warehouse.engine](warehouse, settings)
+    try:
+        return _score(warehouse, backend, units, settings, model_path, total)
+    finally:
+        backend.close()
+
+
+def _score(warehouse: Any, backend: Any, units: Table, settings: ProbabilisticSettings, model_path: Path | None,
+           total: int) -> Matches:
+    """Train (or load) the model on `backend` and predict: the body of `match_units`."""
+    from splink import Linker
+    from splink.internals.exceptions import SplinkException
+
     frame = backend.register(units)
     if settings.model_file:
         model_file = Path(settings.model_file)
