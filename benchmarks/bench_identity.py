@@ -38,7 +38,7 @@ CONTENDERS = (
     ("footfall_rounds", "Footfall large-star/small-star in Ibis on DuckDB (the Spark path)"),
     ("networkx", "networkx (graph build + connected_components)"),
 )
-MATCHING_SIZES = tuple(int(n) for n in os.environ.get("FOOTFALL_BENCH_IDENTITY_MATCHING", "5000,10000,25000,100000,1000000").split(","))
+MATCHING_SIZES = tuple(int(n) for n in os.environ.get("FOOTFALL_BENCH_IDENTITY_MATCHING", "25000,100000,300000,1000000").split(","))
 MATCHING_BUDGET_S = 300  # a size is skipped when the last one, scaled linearly, would take longer
 RESOLVE_WORLD = {"customers": int(os.environ.get("FOOTFALL_BENCH_IDENTITY_CUSTOMERS", "50000")), "stores": 100, "days": 90, "seed": 1}
 

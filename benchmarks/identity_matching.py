@@ -14,6 +14,7 @@ threshold, collected as Arrow.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -146,4 +147,4 @@ def run_matching(world: Path, size: int, settings: ProbabilisticSettings | None 
     links = _best_link_per_weak_unit(predictions)
     return {"profiles": size, "receipts": units.num_rows - size, "units": units.num_rows,
             "train_s": trained - started, "train_phases_s": phases, "predict_s": predicted - trained, "pairs_above_threshold": predictions.num_rows,
-            **link_accuracy(world, units, links)}
+            **link_accuracy(world, units, links), "load_1m": os.getloadavg()[0]}
