@@ -43,14 +43,13 @@ import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from footfall.lake import fsync_path
 from footfall.segments.compiler import compile_rule
-from footfall.segments.conditions import EventRows, count_test, is_line_level
+from footfall.segments.conditions import EventRows, is_line_level
 from footfall.segments.rollups import LOG_COLUMNS, PERSON_EVENTS, Manifest, files_table, part_month, rollup_dir
-from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, rule_to_json
+from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, atoms, rule_to_json
 
 Leaf = Union[Did, Sequence, Trait, NearStore]
 CONDITIONS_DIR = "conditions"
@@ -71,32 +70,20 @@ def leaf_key(leaf: Leaf) -> str:
 def leaves(rule: Rule) -> list[Leaf]:
     """The distinct leaves of an expanded rule, in order."""
     found: dict[str, Leaf] = {}
-    stack = [rule]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (And, Or)):
-            stack.extend(reversed(node.rules))
-        elif isinstance(node, Not):
-            stack.append(node.rule)
-        elif isinstance(node, (Did, Sequence, Trait, NearStore)):
+    for node in atoms(rule):
+        if isinstance(node, (Did, Sequence, Trait, NearStore)):
             found.setdefault(leaf_key(leaf_of(node)), leaf_of(node))
     return list(found.values())
 
 
 def unsupported(rule: Rule) -> str | None:
     """Why an expanded rule cannot be refreshed from condition states (None: it can)."""
-    stack = [rule]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (And, Or)):
-            stack.extend(node.rules)
-        elif isinstance(node, Not):
-            stack.append(node.rule)
-        elif isinstance(node, InSegment):
+    for node in atoms(rule):
+        if isinstance(node, InSegment):
             return "refers to members given as a table"
-        elif isinstance(node, Sequence) and node.window is not None:
+        if isinstance(node, Sequence) and node.window is not None:
             return "a sequence inside a window"
-        elif isinstance(node, (Did, Sequence)):
+        if isinstance(node, (Did, Sequence)):
             matches = [node] if isinstance(node, Did) else [node.first, node.then]
             fields = [f.field for m in matches for f in m.filters] + list(getattr(node, "same", ()))
             if any(name not in LOG_COLUMNS for name in fields):

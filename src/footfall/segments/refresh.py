@@ -47,16 +47,14 @@ from footfall.segments.condition_state import CONDITIONS_DIR, ConditionStates, h
 from footfall.segments.rollup_eval import RollupView, _utc, bind, matching_any
 from footfall.segments.rollups import CUBE, LOG_COLUMNS, RollupUpdate, exclusive, files_table, rollup_dir, update_rollups
 from footfall.segments.rules import (
-    And,
     Did,
     EventMatch,
     InSegment,
     NearStore,
-    Not,
-    Or,
     Rule,
     Sequence,
     Trait,
+    atoms,
     rule_to_json,
 )
 
@@ -113,14 +111,8 @@ class _RuleShape:
 
 def _shape(rule: Rule, lookup: SegmentLookup, seen: tuple[str, ...] = ()) -> _RuleShape:
     shape = _RuleShape()
-    stack = [rule]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (And, Or)):
-            stack.extend(node.rules)
-        elif isinstance(node, Not):
-            stack.append(node.rule)
-        elif isinstance(node, Did):
+    for node in atoms(rule):
+        if isinstance(node, Did):
             shape.leaves.append(_Leaf(node, node.window.hours if node.window else None))
             shape.raw_columns |= any(f.field not in LOG_COLUMNS for f in node.filters)
         elif isinstance(node, Sequence):

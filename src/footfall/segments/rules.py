@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -204,6 +205,17 @@ Rule = Annotated[Union[And, Or, Not, Did, Sequence, Trait, NearStore, InSegment]
 for _model in (And, Or, Not):
     _model.model_rebuild()
 _RULE = TypeAdapter(Rule)
+
+
+def atoms(rule: Rule) -> Iterator[Rule]:
+    """The conditions of a rule under its and / or / not, in order (a `did`, a sequence, a trait, ...)."""
+    if isinstance(rule, (And, Or)):
+        for part in rule.rules:
+            yield from atoms(part)
+    elif isinstance(rule, Not):
+        yield from atoms(rule.rule)
+    else:
+        yield rule
 
 
 def rule_to_json(rule: Rule) -> dict[str, Any]:
