@@ -33,7 +33,7 @@ LABELS = {"footfall": "Footfall, full evaluation from raw events", "duckdb": "ha
 TARGET_EVENTS = 50_000_000
 SMALL_PARTS = 12  # ~10M events: the second size, to show scaling
 REPEATS = int(os.environ.get("FOOTFALL_BENCH_SEGMENT_REPEATS", "2"))
-RSS_LIMIT_GIB = 12.0  # of 23 GiB, shared with other work: no process of ours may pass 12 GiB
+RSS_LIMIT_GIB = 11.5  # no process may pass 12 GiB on this shared machine; the watcher samples every 0.2 s
 
 
 @dataclass
@@ -84,7 +84,7 @@ def run_engine(engine: str, spec: dict, scratch: Path) -> EngineRun:
     stopped.set()
     if process.returncode != 0:
         if process.returncode == -9:
-            return EngineRun(engine, None, peak, error=f"stopped above {RSS_LIMIT_GIB:.0f} GiB resident memory")
+            return EngineRun(engine, None, peak, error=f"stopped above {RSS_LIMIT_GIB:g} GiB resident memory")
         last = (stderr.strip().splitlines() or ["killed"])[-1]
         return EngineRun(engine, None, None, error=f"exit {process.returncode}: {last}")
     report = json.loads(stdout.strip().splitlines()[-1])
