@@ -139,14 +139,23 @@ def warm_page_cache(project: SegmentsProject) -> None:
 
 
 def measure_size(workdir: Path, world: Path, parts: int, copy_parts: int, seed: Path | None = None) -> dict:
+    """One size: full evaluations by every engine, then the incremental refresh. With
+    FOOTFALL_BENCH_SEGMENT_PART=refresh the full-evaluation rows of the last run are kept (said in the
+    section) and only the refresh part — which measures its own full evaluations after the batch — runs."""
     project = build(workdir, world, parts, copy_parts, seed)
     as_of = world_end(world)
     scratch = workdir / "segments-runs" / f"p{parts}-c{copy_parts}"
     warm_page_cache(project)
-    runs = [best_of(engine, spec_of(project, as_of), scratch) for engine in ENGINES]
-    result = {"events": project.events, "persons": project.persons, "parts": parts, "copy_parts": copy_parts,
-              "build_seconds": project.build_seconds, "as_of": as_of.isoformat(), "runs": runs,
-              "problems": agreement(runs), "incremental": None}
+    kept = earlier_result(workdir, parts, copy_parts) if os.environ.get("FOOTFALL_BENCH_SEGMENT_PART") == "refresh" else None
+    if kept is not None:
+        result = {**kept, "full_kept_from": kept["earlier"], "incremental": None}
+        result.pop("earlier")
+        runs = result["runs"]
+    else:
+        runs = [best_of(engine, spec_of(project, as_of), scratch) for engine in ENGINES]
+        result = {"events": project.events, "persons": project.persons, "parts": parts, "copy_parts": copy_parts,
+                  "build_seconds": project.build_seconds, "as_of": as_of.isoformat(), "runs": runs,
+                  "problems": agreement(runs), "incremental": None}
     from benchmarks.segments_refresh import measure_refresh
 
     if size_name(parts, copy_parts) in os.environ.get("FOOTFALL_BENCH_SEGMENT_REFRESH", "small,large").split(","):
@@ -251,6 +260,9 @@ def report(results: list[dict], started: str) -> str:
                   "the baselines no longer implement them.**", ""]
     for result in results:
         earlier = f" — kept from an earlier run (file of {result['earlier']} UTC)" if result.get("earlier") else ""
+        if result.get("full_kept_from"):
+            earlier = (f" — full evaluations below kept from the run of {result['full_kept_from']} UTC; "
+                       "the incremental part measured in this run")
         lines += [f"### {result['events']:,} events, {result['persons']:,} persons (as_of {result['as_of']}){earlier}", ""]
         if result.get("note"):
             lines += [result["note"], ""]
