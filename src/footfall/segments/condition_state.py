@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import os
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,7 @@ from typing import Any, Union
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.expr.types import Table
@@ -53,8 +55,9 @@ from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, 
 
 Leaf = Union[Did, Sequence, Trait, NearStore]
 CONDITIONS_DIR = "conditions"
-VALUES = pa.schema([pa.field("person_id", pa.string()), pa.field("n", pa.int64())])
 FOLD_DELTAS = 24  # more delta files than this: fold them into the base
+LEAF_FORMAT = 2  # 2: dense NumPy numbers by person code
+COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 TEXT = dt.String(nullable=True)
 
 
@@ -91,19 +94,17 @@ def unsupported(rule: Rule) -> str | None:
     return None
 
 
-def holds(rule: Rule, values: dict[str, pa.Array]) -> pa.Array:
+def holds(rule: Rule, values: dict[str, np.ndarray]) -> np.ndarray:
     """The rule for some people, from their leaves' numbers (`values`: leaf key → n per person)."""
     if isinstance(rule, (And, Or)):
-        combine = pc.and_ if isinstance(rule, And) else pc.or_
+        combine = np.logical_and if isinstance(rule, And) else np.logical_or
         return functools.reduce(combine, [holds(r, values) for r in rule.rules])
     if isinstance(rule, Not):
-        return pc.invert(holds(rule.rule, values))
+        return np.logical_not(holds(rule.rule, values))
     n = values[leaf_key(leaf_of(rule))]
     if isinstance(rule, Did):
-        count = rule.count
-        return {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater,
-                ">=": pc.greater_equal}[count.op](n, count.value)
-    return pc.greater(n, 0)
+        return COMPARE[rule.count.op](n, rule.count.value)
+    return n > 0
 
 
 @dataclass
@@ -116,10 +117,11 @@ class LeafState:
     generation: str
     person_events: list[str]  # log parts the numbers reflect
     base: str
-    base_rows: int = 0
+    base_rows: int = 0  # people with a non-zero number in the base
     base_version: int = 0
     version: int = 0
     deltas: list[list] = field(default_factory=list)  # [version, file, rows]
+    format: int = LEAF_FORMAT
 
 
 class ConditionStates:
@@ -129,8 +131,11 @@ class ConditionStates:
         self.warehouse, self.view, self.manifest, self.as_of = warehouse, view, manifest, as_of
         self.directory = rollup_dir(warehouse.project) / CONDITIONS_DIR
         self.states: dict[str, LeafState] = {}
-        self._files: dict[tuple[str, str], pa.Table] = {}
         self._tables: dict[tuple[Path, ...], Table] = {}
+        self._dense: dict[str, np.ndarray] = {}
+        self._universe: pa.Array | None = None
+        if warehouse.engine == "duckdb":  # the log's Parquet footers are read by many queries of one refresh
+            warehouse.con.raw_sql("SET parquet_metadata_cache = true")
 
     # -- bringing leaves up to date ---------------------------------------------------------------
     def advance(self, wanted: list[Leaf]) -> None:
@@ -150,28 +155,42 @@ class ConditionStates:
                 moving[key] = leaf
         if fresh:
             rows = self.warehouse.to_arrow(_union([self._from_scratch(k, leaf) for k, leaf in fresh.items()]))
-            for key in fresh:
-                self._start(key, fresh[key], _rows_of(rows, key))
+            for key, (codes, n) in self._split(rows, fresh).items():
+                self._start(key, fresh[key], codes, n)
         parts = [self._delta(k, leaf) for k, leaf in moving.items()]
         parts += [self._from_scratch(k, leaf) for k, leaf in traits.items()]
         parts = [p for p in parts if p is not None]
-        rows = self.warehouse.to_arrow(_union(parts)) if parts else VALUES.empty_table().append_column(
-            "leaf", pa.array([], pa.string()))
+        rows = self.warehouse.to_arrow(_union(parts)) if parts else None
+        found = self._split(rows, {**moving, **traits})
         for key, leaf in moving.items():
-            delta = _rows_of(rows, key)
+            codes, n = found[key]
             if isinstance(leaf, Sequence):  # a pair found again is no change
-                known = self.numbers(key, delta["person_id"].combine_chunks())
-                delta = delta.filter(pc.equal(known, 0))
-            self._add_delta(key, delta)
+                unknown = self.dense(key)[codes] == 0
+                codes, n = codes[unknown], n[unknown]
+            self._add_delta(key, codes, n)
         for key in traits:  # the change: who passes now and did not, and the reverse
-            now, kept = _rows_of(rows, key)["person_id"].combine_chunks(), self._people(key)
-            came = now.filter(pc.invert(pc.is_in(now, value_set=kept)))
-            went = kept.filter(pc.invert(pc.is_in(kept, value_set=now)))
-            signs = pa.concat_arrays([pa.array([1] * len(came), pa.int64()), pa.array([-1] * len(went), pa.int64())])
-            self._add_delta(key, pa.table({"person_id": pa.concat_arrays([came, went]), "n": signs}))
+            now, kept = found[key][0], np.flatnonzero(self.dense(key) > 0)
+            came, went = np.setdiff1d(now, kept), np.setdiff1d(kept, now)
+            self._add_delta(key, np.concatenate([came, went]),
+                            np.concatenate([np.ones(len(came), np.int64), -np.ones(len(went), np.int64)]))
 
-    def _people(self, key: str) -> pa.Array:
-        return self._current(key)["person_id"].combine_chunks()
+    def _split(self, rows: pa.Table | None, keys: dict[str, Leaf]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(person codes, n) per leaf of a query's rows, summed per person; people outside the
+        universe (no row in `persons`) are no one's members and are dropped."""
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if rows is None or rows.num_rows == 0:
+            return {key: empty for key in keys}
+        codes = pc.fill_null(pc.index_in(rows["person_id"], value_set=self.universe()), -1).to_numpy()
+        labels = pc.dictionary_encode(rows["leaf"]).combine_chunks()
+        leaf, names = labels.indices.to_numpy(), labels.dictionary.to_pylist()
+        n = rows["n"].to_numpy()
+        found = {}
+        for key in keys:
+            mine = (leaf == (names.index(key) if key in names else -1)) & (codes >= 0)
+            unique, inverse = np.unique(codes[mine], return_inverse=True)
+            summed = np.bincount(inverse, weights=n[mine], minlength=len(unique)).astype(np.int64)
+            found[key] = (unique[summed != 0], summed[summed != 0]) if len(unique) else empty
+        return found
 
     def _from_scratch(self, key: str, leaf: Leaf) -> Table:
         """leaf, person_id, n at `as_of` from all the rollups (cube counts where they answer)."""
@@ -249,14 +268,38 @@ class ConditionStates:
         return _labelled(key, people, ibis.literal(1, type="int64"))
 
     # -- files ----------------------------------------------------------------------------------
-    # Values are Arrow IPC files, uncompressed and memory-mapped: a refresh looks up a few people in
-    # every leaf, and mapping a file costs nothing where decoding a compressed one would cost a read.
+    # A person is a code: its position in the universe of this rollup generation (`persons`, which
+    # cannot change without a rebuild). A leaf's base is a dense array of numbers by code and each
+    # delta an array of (code, change), all NumPy files memory-mapped: a refresh looks up many people
+    # in many leaves, and indexing an array costs nothing next to hashing their ids.
+    def universe(self) -> pa.Array:
+        """person_id by code for this generation (written once per generation, from `persons`)."""
+        if self._universe is None:
+            path = self.directory / f"persons-{self.manifest.generation}.arrow"
+            if not path.exists():
+                self.directory.mkdir(parents=True, exist_ok=True)
+                ids = self.warehouse.to_arrow(self.warehouse.table("persons").select("person_id"))["person_id"]
+                people = pa.table({"person_id": pc.unique(ids.combine_chunks()).cast(pa.string())})
+                temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+                with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, people.schema) as writer:
+                    writer.write_table(people)
+                fsync_path(temporary)
+                os.replace(temporary, path)
+                for old in self.directory.glob("persons-*.arrow"):  # other generations' codes are void
+                    if old != path:
+                        old.unlink(missing_ok=True)
+            self._universe = pa.ipc.open_file(pa.memory_map(str(path))).read_all()["person_id"].combine_chunks()
+        return self._universe
+
     def _dir(self, key: str) -> Path:
         return self.directory / key
 
     def _load(self, key: str) -> LeafState | None:
         path = self._dir(key) / "state.json"
-        return LeafState(**json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return LeafState(**data) if data.get("format") == LEAF_FORMAT else None  # older layouts start over
 
     def _save(self, key: str, state: LeafState, previous: LeafState | None) -> None:
         """The state file replaced atomically after its data files; files no longer named go."""
@@ -272,71 +315,67 @@ class ConditionStates:
                 (directory / old).unlink(missing_ok=True)
         self.states[key] = state
 
-    def _write(self, key: str, rows: pa.Table) -> str:
+    def _write(self, key: str, array: np.ndarray) -> str:
         directory = self._dir(key)
         directory.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex[:12]}.arrow"
-        with pa.OSFile(str(directory / name), "wb") as sink, pa.ipc.new_file(sink, VALUES) as writer:
-            writer.write_table(rows.select(VALUES.names).cast(VALUES))
+        name = f"{uuid.uuid4().hex[:12]}.npy"
+        np.save(directory / name, array)
         fsync_path(directory / name)
-        self._files[key, name] = rows.select(VALUES.names).cast(VALUES)
         return name
 
-    def _read(self, key: str, name: str) -> pa.Table:
-        if (key, name) not in self._files:
-            self._files[key, name] = pa.ipc.open_file(pa.memory_map(str(self._dir(key) / name))).read_all()
-        return self._files[key, name]
+    def _read(self, key: str, name: str) -> np.ndarray:
+        return np.load(self._dir(key) / name, mmap_mode="r")
 
-    def _start(self, key: str, leaf: Leaf, rows: pa.Table) -> None:
-        rows = rows.filter(pc.not_equal(rows["n"], 0))
+    def _start(self, key: str, leaf: Leaf, codes: np.ndarray, n: np.ndarray) -> None:
+        dense = np.zeros(len(self.universe()), np.int64)
+        np.add.at(dense, codes, n)
+        self._dense[key] = dense
         previous = self.states.get(key)
         self._save(key, LeafState(rule_to_json(leaf), uuid.uuid4().hex, self.as_of.isoformat(), self.manifest.generation,
-                                  list(self.manifest.person_events), self._write(key, rows), base_rows=rows.num_rows),
+                                  list(self.manifest.person_events), self._write(key, dense), base_rows=int(len(codes))),
                    previous)
 
-    def _add_delta(self, key: str, delta: pa.Table) -> None:
+    def _add_delta(self, key: str, codes: np.ndarray, n: np.ndarray) -> None:
         previous = self.states[key]
-        delta = delta.filter(pc.not_equal(delta["n"], 0))
         state = LeafState(**{**asdict(previous), "as_of": self.as_of.isoformat(),
                              "person_events": list(self.manifest.person_events)})
-        if delta.num_rows:
+        if len(codes):
+            dense = self.dense(key)
+            np.add.at(dense, codes, n)
             state.version += 1
-            state.deltas = [*previous.deltas, [state.version, self._write(key, delta), delta.num_rows]]
+            state.deltas = [*previous.deltas, [state.version, self._write(key, np.stack([codes, n])), int(len(codes))]]
             if len(state.deltas) > FOLD_DELTAS or sum(d[2] for d in state.deltas) > max(state.base_rows // 4, 10_000):
                 # fold all but the newest delta: segments refreshed last time can still tell who changed
-                older = LeafState(**{**asdict(state), "deltas": state.deltas[:-1]})
-                folded = self._current(key, older)
-                state.base, state.base_rows = self._write(key, folded), folded.num_rows
+                newest = self._read(key, state.deltas[-1][1])
+                older = dense.copy()
+                np.add.at(older, newest[0], -newest[1])
+                state.base, state.base_rows = self._write(key, older), int(np.count_nonzero(older))
                 state.base_version, state.deltas = state.version - 1, state.deltas[-1:]
         self._save(key, state, previous)
 
-    def _current(self, key: str, state: LeafState | None = None) -> pa.Table:
-        """person_id, n of everyone with a non-zero number (base and deltas summed)."""
-        state = state or self.states[key]
-        parts = [self._read(key, state.base), *(self._read(key, d[1]) for d in state.deltas)]
-        return _summed(pa.concat_tables(parts)) if len(parts) > 1 else parts[0]
+    def dense(self, key: str) -> np.ndarray:
+        """The leaf's number for every person code (base and deltas summed), kept for this refresh."""
+        if key not in self._dense:
+            state = self.states[key]
+            dense = np.array(self._read(key, state.base), dtype=np.int64)
+            for _, name, _ in state.deltas:
+                delta = self._read(key, name)
+                np.add.at(dense, delta[0], delta[1])
+            self._dense[key] = dense
+        return self._dense[key]
 
     # -- reading ----------------------------------------------------------------------------------
     def token(self, key: str) -> list:
         state = self.states[key]
         return [state.lineage, state.version]
 
-    def changed_since(self, key: str, token: list | None) -> pa.Array | None:
-        """People whose number changed after `token` (None: cannot tell, evaluate everyone)."""
+    def changed_since(self, key: str, token: list | None) -> np.ndarray | None:
+        """Codes of the people whose number changed after `token` (None: cannot tell, evaluate everyone)."""
         state = self.states[key]
         if token is None or token[0] != state.lineage or token[1] < state.base_version:
             return None
-        newer = [self._read(key, d[1])["person_id"] for d in state.deltas if d[0] > token[1]]
-        return pa.chunked_array([c for column in newer for c in column.chunks], pa.string()).combine_chunks() \
-            if newer else pa.array([], pa.string())
-
-    def numbers(self, key: str, persons: pa.Array) -> pa.Array:
-        """n of the leaf for each of `persons` (0 for people it does not list): only their rows of the
-        base and deltas are summed."""
-        state = self.states[key]
-        parts = [self._read(key, state.base), *(self._read(key, d[1]) for d in state.deltas)]
-        mine = _summed(pa.concat_tables([t.filter(pc.is_in(t["person_id"], value_set=persons)) for t in parts]))
-        return pc.fill_null(pc.take(mine["n"], pc.index_in(persons, value_set=mine["person_id"])), 0)
+        newer = [self._read(key, d[1])[0] for d in state.deltas if d[0] > token[1]]
+        return np.unique(np.concatenate(newer)) if newer else np.zeros(0, np.int64)
 
 
 def _at(text: str) -> datetime:
@@ -364,13 +403,3 @@ def _pairs(first: Table, then: Table, sequence: Sequence) -> Table:
     if sequence.within is not None:
         predicates.append(then.then_timestamp <= first.timestamp + ibis.interval(hours=sequence.within.hours))
     return first.join(then, predicates).select(person_id=first.person_id.cast(TEXT))
-
-
-def _rows_of(rows: pa.Table, key: str) -> pa.Table:
-    mine = rows.filter(pc.equal(rows["leaf"], key)).select(VALUES.names).cast(VALUES)
-    return _summed(mine)
-
-
-def _summed(rows: pa.Table) -> pa.Table:
-    grouped = rows.group_by("person_id", use_threads=False).aggregate([("n", "sum")]).rename_columns(["person_id", "n"])
-    return grouped.filter(pc.not_equal(grouped["n"], 0)).cast(VALUES)

@@ -36,6 +36,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -241,30 +242,22 @@ def _plan(warehouse: Any, view: RollupView, name: str, rule: Rule, as_of: dateti
 def _from_conditions(warehouse: Any, plans: list[_Plan], states: ConditionStates) -> dict[str, pa.Table]:
     """Segments refreshed from condition states: who changed is read from the leaves' deltas, and their
     result is the rule over the kept numbers; a segment that cannot tell (first refresh, a leaf started
-    over) is evaluated for everyone, from the same numbers. Each leaf's numbers are looked up once, for
-    the people of every segment together."""
-    keys = {plan.name: [leaf_key(leaf) for leaf in leaves(plan.expanded)] for plan in plans}
-    people: dict[str, pa.Array] = {}
-    for plan in plans:
-        kept = plan.state.leaves if plan.state is not None and plan.state.leaves else {}
-        changed = [states.changed_since(key, kept.get(key)) for key in keys[plan.name]] if plan.reason is None else [None]
-        if any(c is None for c in changed):
-            plan.reason = plan.reason or "condition state started over"
-            if "" not in people:
-                people[""] = warehouse.to_arrow(warehouse.table("persons").select("person_id"))["person_id"].combine_chunks()
-            people[plan.name] = people[""]
-        else:
-            people[plan.name] = pc.unique(pa.concat_arrays(changed)) if changed else pa.array([], pa.string())
-            plan.affected = pa.table({"person_id": people[plan.name]})
-    everyone = pc.unique(pa.concat_arrays([p.cast(pa.string()) for p in people.values()])) if people else pa.array([], pa.string())
-    numbers = {key: states.numbers(key, everyone) for key in {k for ks in keys.values() for k in ks}}
+    over) is evaluated for everyone, from the same numbers. People are codes (`ConditionStates.universe`)."""
+    universe = states.universe()
     found: dict[str, pa.Table] = {}
     for plan in plans:
-        mine = people[plan.name]
-        at = pc.index_in(mine, value_set=everyone)
-        passing = holds(plan.expanded, {key: pc.take(numbers[key], at) for key in keys[plan.name]})
-        found[plan.name] = pa.table({"person_id": mine.filter(passing)})
-        plan.leaves = {key: states.token(key) for key in keys[plan.name]}
+        keys = [leaf_key(leaf) for leaf in leaves(plan.expanded)]
+        kept = plan.state.leaves if plan.state is not None and plan.state.leaves else {}
+        changed = [states.changed_since(key, kept.get(key)) for key in keys] if plan.reason is None else [None]
+        if any(c is None for c in changed):
+            plan.reason = plan.reason or "condition state started over"
+            people = np.arange(len(universe))
+        else:
+            people = np.unique(np.concatenate(changed)) if changed else np.zeros(0, np.int64)
+            plan.affected = pa.table({"person_id": universe.take(people)})
+        passing = holds(plan.expanded, {key: states.dense(key)[people] for key in keys})
+        found[plan.name] = pa.table({"person_id": universe.take(people[passing])})
+        plan.leaves = {key: states.token(key) for key in keys}
     return found
 
 
@@ -299,7 +292,7 @@ def _refresh_locked(warehouse: Any, rules: list[tuple[str, Rule]], as_of: dateti
                     for p in incremental]
         affected = warehouse.to_arrow(ibis.union(*labelled, distinct=False) if len(labelled) > 1 else labelled[0])
         for plan in incremental:
-            plan.affected = affected.filter(pa.compute.equal(affected["segment"], plan.name)).select(["person_id"])
+            plan.affected = affected.filter(pc.equal(affected["segment"], plan.name)).select(["person_id"])
         busy = [p for p in incremental if p.affected.num_rows]
         if busy:
             found.update(_reevaluate(warehouse, view, busy, affected, as_of, lookup))
@@ -326,7 +319,7 @@ def _reevaluate(warehouse: Any, view: RollupView, busy: list[_Plan], affected: p
         text = dt.String(nullable=True)
         results.append(members.select(segment=ibis.literal(plan.name).cast(text), person_id=members.person_id.cast(text)))
     rows = warehouse.to_arrow(ibis.union(*results, distinct=False) if len(results) > 1 else results[0])
-    return {p.name: rows.filter(pa.compute.equal(rows["segment"], p.name)).select(["person_id"]) for p in busy}
+    return {p.name: rows.filter(pc.equal(rows["segment"], p.name)).select(["person_id"]) for p in busy}
 
 
 def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | None, as_of: datetime,
@@ -344,14 +337,14 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | Non
     else:
         affected = plan.affected
         evaluated = affected.num_rows
-        members = previous.filter(pa.compute.invert(pa.compute.is_in(previous["person_id"], affected["person_id"])))
+        members = previous.filter(pc.invert(pc.is_in(previous["person_id"], affected["person_id"])))
         if found is not None:
             members = pa.concat_tables([members.cast(MEMBERS), found.cast(MEMBERS)])
         reason = f"{evaluated} persons with new events or events crossing a window edge"
     _save_state(directory, _State(rule_to_json(plan.rule), as_of.isoformat(), update.manifest.generation,
                                   list(update.manifest.cube), f"members-{uuid.uuid4().hex[:12]}.parquet",
                                   plan.leaves), members)
-    old_ids, new_ids = pa.compute.unique(previous["person_id"]), pa.compute.unique(members["person_id"])
+    old_ids, new_ids = pc.unique(previous["person_id"]), pc.unique(members["person_id"])
     report = RefreshReport(
         segment=plan.name, mode="full" if evaluated is None else "incremental", rollups=update.mode,
         reason=reason, as_of=as_of, new_batches=update.batches, new_events=update.events,
@@ -362,7 +355,7 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | Non
 
 def _outside(ids: pa.Array, others: pa.Array) -> int:
     """How many of `ids` are not among `others`."""
-    return len(ids) - pa.compute.count(ids.filter(pa.compute.is_in(ids, value_set=others))).as_py()
+    return len(ids) - pc.count(ids.filter(pc.is_in(ids, value_set=others))).as_py()
 
 
 def _compile(rule: Rule, source: Any, as_of: datetime, lookup: SegmentLookup) -> Table:
