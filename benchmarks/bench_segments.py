@@ -148,7 +148,7 @@ def measure_size(workdir: Path, world: Path, parts: int, copy_parts: int, seed: 
     warm_page_cache(project)
     kept = earlier_result(workdir, parts, copy_parts) if os.environ.get("FOOTFALL_BENCH_SEGMENT_PART") == "refresh" else None
     if kept is not None:
-        result = {**kept, "full_kept_from": kept["earlier"], "incremental": None}
+        result = {**kept, "full_kept_from": kept.get("full_kept_from") or kept["earlier"], "incremental": None}
         result.pop("earlier")
         runs = result["runs"]
     else:
