@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import duckdb
 
 from benchmarks.identity_graph import generate_graph
-from benchmarks.machine import process_memory_gib
+from benchmarks.machine import run_watched
 
 # Sizes can be lowered for a quick trial: FOOTFALL_BENCH_IDENTITY_EDGES, FOOTFALL_BENCH_IDENTITY_MATCHING
 # (comma-separated sizes), FOOTFALL_BENCH_IDENTITY_CUSTOMERS.
@@ -53,33 +52,15 @@ class Outcome:
 
 def _contender(name: str, *args: str, timeout_s: float = CONTENDER_TIMEOUT_S) -> Outcome:
     """Run one contender in a fresh interpreter, watching its memory and time."""
-    command = [sys.executable, "-m", "benchmarks.identity_contenders", name, *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    outcome, stopped, started = Outcome(name), threading.Event(), time.monotonic()
-
-    def watch() -> None:
-        while not stopped.is_set():
-            outcome.sampled_peak_gib = max(outcome.sampled_peak_gib, process_memory_gib(process.pid))
-            if outcome.sampled_peak_gib > RSS_LIMIT_GIB:
-                outcome.error = f"stopped above {RSS_LIMIT_GIB:.0f} GiB resident memory"
-                process.kill()
-            elif time.monotonic() - started > timeout_s:
-                outcome.error = f"stopped after {timeout_s:.0f} s"
-                process.kill()
-            stopped.wait(0.2)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    stdout, stderr = process.communicate()
-    stopped.set()
-    watcher.join()
-    if process.returncode != 0:
-        outcome.error = outcome.error or f"exit {process.returncode}: {(stderr.strip().splitlines() or ['?'])[-1]}"
-        passes = [line.split()[1] for line in stderr.splitlines() if line.startswith("pass ")]
+    run = run_watched([sys.executable, "-m", "benchmarks.identity_contenders", name, *args], RSS_LIMIT_GIB, timeout_s)
+    outcome = Outcome(name, sampled_peak_gib=run.sampled_peak_gib, error=run.stopped)
+    if run.returncode != 0:
+        outcome.error = outcome.error or f"exit {run.returncode}: {run.last_error_line()}"
+        passes = [line.split()[1] for line in run.stderr.splitlines() if line.startswith("pass ")]
         if passes:
             outcome.error += f" after {passes[-1]} passes"
     else:
-        outcome.figures = json.loads(stdout.strip().splitlines()[-1])
+        outcome.figures = json.loads(run.stdout.strip().splitlines()[-1])
     return outcome
 
 
@@ -142,7 +123,7 @@ def resolve_phases(workdir: Path) -> dict[str, Any]:
     from footfall.identity.store import IdentityStore
     from footfall.ingest import Importer
     from footfall.project import init_project, open_project
-    from footfall.synth import generate
+    from footfall.synth import generate, world_files
 
     world = workdir / f"world-{RESOLVE_WORLD['customers']}"
     if not (world / "manifest.json").exists():
@@ -152,10 +133,8 @@ def resolve_phases(workdir: Path) -> dict[str, Any]:
         shutil.rmtree(project_dir, ignore_errors=True)
         project = init_project(project_dir)
         with Importer(project, source="synth") as importer:
-            importer.import_file("stores", world / "stores.parquet")
-            importer.import_file("products", world / "products.parquet")
-            for kind in ("events", "receipts"):
-                for path in sorted((world / kind).glob("*.parquet")):
+            for kind, paths in world_files(world):
+                for path in paths:
                     importer.import_file(kind, path)
         (project_dir / "imported").touch()
     started = time.perf_counter()

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from benchmarks.machine import process_memory_gib
+from benchmarks.machine import run_watched
 
 FOOTFALL_LOAD = """
 import sys, time
@@ -69,30 +67,12 @@ RSS_LIMIT_GIB = 18.0  # leave the machine usable: a loader above this is stopped
 
 def _run_script(name: str, script: str, *args: str) -> Run:
     """Run a loader in a fresh interpreter, sampling its resident memory until it ends."""
-    process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    stopped = threading.Event()
-
-    def watch() -> None:
-        nonlocal peak
-        while not stopped.is_set():
-            peak = max(peak, process_memory_gib(process.pid))
-            if peak > RSS_LIMIT_GIB:
-                process.kill()
-            stopped.wait(0.2)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    stdout, stderr = process.communicate()
-    stopped.set()
-    watcher.join()
-    if process.returncode != 0:
-        if peak > RSS_LIMIT_GIB:
-            return Run(name, None, None, peak, error=f"stopped above {RSS_LIMIT_GIB:.0f} GiB resident memory")
-        last = (stderr.strip().splitlines() or ["killed"])[-1]
-        return Run(name, None, None, peak, error=f"exit {process.returncode}: {last}")
-    rows, seconds = stdout.split()[-2:]
-    return Run(name, int(rows), float(seconds), peak)
+    run = run_watched([sys.executable, "-c", script, *args], RSS_LIMIT_GIB)
+    if run.returncode != 0:
+        return Run(name, None, None, run.sampled_peak_gib,
+                   error=run.stopped or f"exit {run.returncode}: {run.last_error_line()}")
+    rows, seconds = run.stdout.split()[-2:]
+    return Run(name, int(rows), float(seconds), run.sampled_peak_gib)
 
 
 def _world(workdir: Path, customers: int, workers: int) -> tuple[Path, dict]:

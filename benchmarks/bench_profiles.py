@@ -26,17 +26,15 @@ from footfall.identity import IdentitySettings, resolve_identities
 from footfall.ingest import Importer
 from footfall.ingest.visits import detect_store_visits
 from footfall.project import init_project
-from footfall.synth import generate
+from footfall.synth import generate, world_files
 from footfall.warehouse import open_warehouse
 base, customers, stores, days, seed = Path(sys.argv[1]), *map(int, sys.argv[2:6])
 manifest = generate(base / "world", customers=customers, stores=stores, days=days, seed=seed, workers=2)
 project = init_project(base / "project", name="bench-profiles", timezone="Europe/London")
 world = base / "world"
 with Importer(project, source="bench") as importer:
-    for kind in ("stores", "products", "postcodes"):
-        importer.import_file(kind, world / f"{kind}.parquet")
-    for kind in ("events", "receipts"):
-        for path in sorted((world / kind).glob("*.parquet")):
+    for kind, paths in world_files(world):
+        for path in paths:
             importer.import_file(kind, path)
 with open_warehouse(project) as warehouse:
     detect_store_visits(warehouse)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from benchmarks import bench_import
-from benchmarks.machine import process_memory_gib
+from benchmarks.machine import run_watched
 from benchmarks.segments_engines import SEGMENTS
 from benchmarks.segments_world import SegmentsProject, build
 
@@ -67,26 +65,13 @@ def run_engine(engine: str, spec: dict, scratch: Path) -> EngineRun:
     spec_file, out = scratch / f"{engine}-spec.json", scratch / f"{engine}-members.parquet"
     spec_file.write_text(json.dumps(spec))
     out.unlink(missing_ok=True)
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.segments_engines", engine, str(spec_file), str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parent.parent)
-    peak = RSS_LIMIT_GIB
-    stopped = threading.Event()
-
-    def watch() -> None:  # keep the shared machine usable: an engine above the limit is stopped
-        while not stopped.wait(0.2):
-            if process_memory_gib(process.pid) > RSS_LIMIT_GIB:
-                process.kill()
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    stdout, stderr = process.communicate()
-    stopped.set()
-    if process.returncode != 0:
-        if process.returncode == -9:
-            return EngineRun(engine, None, peak, error=f"stopped above {RSS_LIMIT_GIB:g} GiB resident memory")
-        last = (stderr.strip().splitlines() or ["killed"])[-1]
-        return EngineRun(engine, None, None, error=f"exit {process.returncode}: {last}")
+    run = run_watched([sys.executable, "-m", "benchmarks.segments_engines", engine, str(spec_file), str(out)],
+                      RSS_LIMIT_GIB, cwd=Path(__file__).resolve().parent.parent)
+    stdout, stderr = run.stdout, run.stderr
+    if run.returncode != 0:
+        if run.stopped:
+            return EngineRun(engine, None, RSS_LIMIT_GIB, error=run.stopped)
+        return EngineRun(engine, None, None, error=f"exit {run.returncode}: {run.last_error_line()}")
     report = json.loads(stdout.strip().splitlines()[-1])
     details = [json.loads(line) for line in stderr.splitlines() if line.startswith('{"segment"')]
     table = pq.read_table(out).to_pydict()

@@ -1,10 +1,16 @@
-"""The machine and library versions a benchmark ran with, for the report header."""
+"""The machine and library versions a benchmark ran with, for the report header; memory of processes,
+and running a contender under a memory limit."""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 PACKAGES = ("footfall", "duckdb", "ibis-framework", "pyarrow", "pandas", "pyspark", "splink", "sqlglot")
 
@@ -21,6 +27,47 @@ def process_memory_gib(pid: int | str = "self", field: str = "VmRSS") -> float:
     except OSError:
         pass
     return 0.0
+
+
+@dataclass
+class Watched:
+    """How a child process ended: its output, the peak of its sampled resident memory, and why it was
+    stopped (None: it ended by itself)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    sampled_peak_gib: float
+    stopped: str | None
+
+    def last_error_line(self) -> str:
+        return (self.stderr.strip().splitlines() or ["killed"])[-1]
+
+
+def run_watched(command: list[str], limit_gib: float, timeout_s: float | None = None, **popen: Any) -> Watched:
+    """Run a command, sampling its resident memory every 0.2 s; stop it above `limit_gib` (or after
+    `timeout_s`) so one contender cannot starve the shared machine."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    done, started = threading.Event(), time.monotonic()
+    state: dict[str, Any] = {"peak": 0.0, "stopped": None}
+
+    def watch() -> None:
+        while not done.is_set():
+            state["peak"] = max(state["peak"], process_memory_gib(process.pid))
+            if state["peak"] > limit_gib:
+                state["stopped"] = f"stopped above {limit_gib:g} GiB resident memory"
+                process.kill()
+            elif timeout_s is not None and time.monotonic() - started > timeout_s:
+                state["stopped"] = f"stopped after {timeout_s:.0f} s"
+                process.kill()
+            done.wait(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stdout, stderr = process.communicate()
+    done.set()
+    watcher.join()
+    return Watched(process.returncode, stdout, stderr, state["peak"], state["stopped"])
 
 
 def _memory_gib() -> float:

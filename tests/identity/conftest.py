@@ -17,7 +17,7 @@ from footfall.identity.engine import materialized
 from footfall.identity.store import IdentityStore
 from footfall.ingest import Importer, import_files
 from footfall.project import Project, init_project, open_project
-from footfall.synth import WorldManifest, generate
+from footfall.synth import WorldManifest, generate, world_files
 from footfall.warehouse import open_warehouse
 
 # Big enough for every noise the world injects (households, kiosks, typos) to occur many times.
@@ -83,10 +83,8 @@ def resolve(project: Project, engine: str | None = None, probabilistic: bool = F
 def _import_world(project: Project, manifest: WorldManifest) -> None:
     world = Path(manifest.out_dir)
     with Importer(project, source="synth") as importer:
-        importer.import_file("stores", world / "stores.parquet")
-        importer.import_file("products", world / "products.parquet")
-        for kind in ("events", "receipts"):
-            for path in sorted((world / kind).glob("*.parquet")):
+        for kind, paths in world_files(world):
+            for path in paths:
                 importer.import_file(kind, path)
 
 

@@ -15,7 +15,7 @@ from footfall.ingest import Importer, import_files
 from footfall.ingest.visits import detect_store_visits
 from footfall.profiles import materialize_profiles
 from footfall.project import Project, init_project, open_project
-from footfall.synth import WorldManifest, generate
+from footfall.synth import WorldManifest, generate, world_files
 from footfall.warehouse import open_warehouse
 
 from tests.conftest import ENGINES
@@ -112,10 +112,8 @@ def duckdb_scenario(tmp_path_factory) -> Scenario:
 def import_world(project: Project, manifest: WorldManifest) -> None:
     world = Path(manifest.out_dir)
     with Importer(project, source="synth") as importer:
-        for kind in ("stores", "products", "postcodes"):
-            importer.import_file(kind, world / f"{kind}.parquet")
-        for kind in ("events", "receipts"):
-            for path in sorted((world / kind).glob("*.parquet")):
+        for kind, paths in world_files(world):
+            for path in paths:
                 importer.import_file(kind, path)
 
 

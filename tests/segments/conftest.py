@@ -13,7 +13,7 @@ from footfall.identity import IdentitySettings, resolve_identities
 from footfall.ingest import Importer
 from footfall.ingest.visits import detect_store_visits
 from footfall.project import Project, init_project, open_project
-from footfall.synth import WorldManifest, generate
+from footfall.synth import WorldManifest, generate, world_files
 from footfall.warehouse import open_warehouse
 
 # Big enough for every archetype to count in the hundreds; 90 days so "lapsed" has room to lapse.
@@ -38,11 +38,8 @@ def build_world(base: Path, parameters: dict[str, int]) -> tuple[Path, WorldMani
     project = open_project(project.root)
     world = Path(manifest.out_dir)
     with Importer(project, source="synth") as importer:
-        for kind in ("stores", "products", "postcodes"):
-            if (world / f"{kind}.parquet").exists():
-                importer.import_file(kind, world / f"{kind}.parquet")
-        for kind in ("events", "receipts"):
-            for path in sorted((world / kind).glob("*.parquet")):
+        for kind, paths in world_files(world):
+            for path in paths:
                 importer.import_file(kind, path)
     settings = IdentitySettings()
     settings.probabilistic.enabled = False

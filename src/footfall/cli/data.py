@@ -135,6 +135,7 @@ def demo(
     resolve identities, build profiles and evaluate every segment."""
     from footfall.ingest import Importer
     from footfall.project import SETTINGS_FILE, init_project
+    from footfall.synth import world_files
 
     if (project / SETTINGS_FILE).exists():
         console.print(f"Replacing the earlier demo project in {project}.")
@@ -144,10 +145,7 @@ def demo(
     opened = init_project(project, name="demo", timezone="Europe/London")
     world = project / "world"
     manifest = _generate(world, customers, stores, days, seed)
-    plan = [("stores", [world / "stores.parquet"]), ("products", [world / "products.parquet"]),
-            ("postcodes", [world / "postcodes.parquet"]),
-            ("events", sorted((world / "events").glob("*.parquet"))),
-            ("receipts", sorted((world / "receipts").glob("*.parquet")))]
+    plan = world_files(world)
     with Importer(opened, source="demo") as importer, progress_bar() as progress:
         task = progress.add_task("importing the world", total=sum(len(files) for _, files in plan))
         for kind, files in plan:

@@ -75,7 +75,8 @@ def leaves(rule: Rule) -> list[Leaf]:
     found: dict[str, Leaf] = {}
     for node in atoms(rule):
         if isinstance(node, (Did, Sequence, Trait, NearStore)):
-            found.setdefault(leaf_key(leaf_of(node)), leaf_of(node))
+            leaf = leaf_of(node)
+            found.setdefault(leaf_key(leaf), leaf)
     return list(found.values())
 
 

@@ -7,6 +7,6 @@ true store visit), so identity resolution, visit detection and segments can be s
 
 from footfall.synth.people import ARCHETYPE_MIX, ARCHETYPES
 from footfall.synth.world import WorldManifest, WorldParameterError, generate
-from footfall.synth.writer import TRUTH_TABLES
+from footfall.synth.writer import TRUTH_TABLES, world_files
 
-__all__ = ["ARCHETYPES", "ARCHETYPE_MIX", "TRUTH_TABLES", "WorldManifest", "WorldParameterError", "generate"]
+__all__ = ["ARCHETYPES", "ARCHETYPE_MIX", "TRUTH_TABLES", "WorldManifest", "WorldParameterError", "generate", "world_files"]

@@ -216,3 +216,14 @@ def write_reference_tables(out_dir: Path, setting: Setting) -> dict[str, int]:
     pq.write_table(table(stores, STORES), out_dir / "stores.parquet", compression=COMPRESSION)
     pq.write_table(table(products, PRODUCTS), out_dir / "products.parquet", compression=COMPRESSION)
     return {"stores": len(stores), "products": len(products)}
+
+
+REFERENCE_KINDS = ("stores", "products", "postcodes")  # one file each; worlds written before postcodes lack it
+RECORD_KINDS = ("events", "receipts")  # one file per chunk
+
+
+def world_files(out_dir: Path) -> list[tuple[str, list[Path]]]:
+    """(import kind, files) of a generated world, in the order to import them: reference tables
+    first (visits and homes need the stores), then events and receipts chunk by chunk."""
+    plan = [(kind, [out_dir / f"{kind}.parquet"]) for kind in REFERENCE_KINDS if (out_dir / f"{kind}.parquet").exists()]
+    return plan + [(kind, sorted((out_dir / kind).glob("*.parquet"))) for kind in RECORD_KINDS]
