@@ -61,6 +61,8 @@ from footfall.segments.rules import (
 
 STATE_DIR = "segments"
 MEMBERS = pa.schema([pa.field("person_id", pa.string())])
+# members found from condition states also keep their codes, so the next refresh diffs arrays, not ids
+CODED_MEMBERS = pa.schema([pa.field("person_id", pa.string()), pa.field("code", pa.int32())])
 SegmentLookup = Callable[[str], "Rule | str | None"]
 
 
@@ -157,7 +159,8 @@ def _save_state(directory: Path, state: _State, members: pa.Table) -> None:
     """Members file first, then the state naming it, replaced atomically; the old members file goes."""
     directory.mkdir(parents=True, exist_ok=True)
     previous = _load_state(directory)
-    pq.write_table(members.select(["person_id"]).cast(MEMBERS), directory / state.members_file)
+    schema = CODED_MEMBERS if "code" in members.column_names else MEMBERS
+    pq.write_table(members.select(schema.names).cast(schema), directory / state.members_file)
     fsync_path(directory / state.members_file)
     temporary = directory / f".state.{uuid.uuid4().hex}"
     temporary.write_text(json.dumps(asdict(state)), encoding="utf-8")
@@ -208,6 +211,7 @@ class _Plan:
     reason: str | None  # why everyone is evaluated; None: incremental
     affected: Table | pa.Table | None = None  # person_id of the people to re-evaluate (incremental)
     expanded: Rule | None = None  # with condition states: the rule, `in segment` expanded
+    evaluated: int | None = None  # with condition states: how many people were evaluated (None: everyone)
     leaves: dict[str, list] | None = None  # the leaf versions its new members reflect
 
 
@@ -239,24 +243,55 @@ def _plan(warehouse: Any, view: RollupView, name: str, rule: Rule, as_of: dateti
     return plan
 
 
-def _from_conditions(warehouse: Any, plans: list[_Plan], states: ConditionStates) -> dict[str, pa.Table]:
+@dataclass
+class _Coded:
+    """Members found from condition states: codes of the generation's universe, sorted."""
+
+    codes: np.ndarray
+    previous: np.ndarray | None  # the previous members' codes (None: not kept as codes)
+    universe: pa.Array
+
+    def table(self) -> pa.Table:
+        return pa.table({"person_id": self.universe.take(self.codes), "code": self.codes.astype(np.int32)})
+
+
+def _previous_codes(warehouse: Any, plan: _Plan, generation: str) -> np.ndarray | None:
+    """The codes of the members a segment's last refresh kept, if it kept them in this generation."""
+    state = plan.state
+    if state is None or state.generation != generation:
+        return None
+    path = _state_dir(warehouse, plan.name) / state.members_file
+    if "code" not in pq.read_schema(path).names:
+        return None
+    return pq.read_table(path, columns=["code"])["code"].to_numpy()
+
+
+def _from_conditions(warehouse: Any, plans: list[_Plan], states: ConditionStates) -> dict[str, _Coded]:
     """Segments refreshed from condition states: who changed is read from the leaves' deltas, and their
     result is the rule over the kept numbers; a segment that cannot tell (first refresh, a leaf started
-    over) is evaluated for everyone, from the same numbers. People are codes (`ConditionStates.universe`)."""
+    over) is evaluated for everyone, from the same numbers. People are codes (`ConditionStates.universe`),
+    sets of them boolean masks over the universe."""
     universe = states.universe()
-    found: dict[str, pa.Table] = {}
+    found: dict[str, _Coded] = {}
     for plan in plans:
         keys = [leaf_key(leaf) for leaf in leaves(plan.expanded)]
         kept = plan.state.leaves if plan.state is not None and plan.state.leaves else {}
+        previous = _previous_codes(warehouse, plan, states.manifest.generation)
         changed = [states.changed_since(key, kept.get(key)) for key in keys] if plan.reason is None else [None]
-        if any(c is None for c in changed):
-            plan.reason = plan.reason or "condition state started over"
+        members = np.zeros(len(universe), bool)
+        if previous is None or any(c is None for c in changed):
+            plan.reason = plan.reason or ("condition state started over" if previous is not None
+                                          else "members were kept without codes")
             people = np.arange(len(universe))
         else:
-            people = np.unique(np.concatenate(changed)) if changed else np.zeros(0, np.int64)
-            plan.affected = pa.table({"person_id": universe.take(people)})
-        passing = holds(plan.expanded, {key: states.dense(key)[people] for key in keys})
-        found[plan.name] = pa.table({"person_id": universe.take(people[passing])})
+            touched = np.zeros(len(universe), bool)
+            for codes in changed:
+                touched[codes] = True
+            people = np.flatnonzero(touched)
+            members[previous] = True
+            plan.evaluated = len(people)
+        members[people] = holds(plan.expanded, {key: states.dense(key)[people] for key in keys})
+        found[plan.name] = _Coded(np.flatnonzero(members), previous, universe)
         plan.leaves = {key: states.token(key) for key in keys}
     return found
 
@@ -278,7 +313,7 @@ def _refresh_locked(warehouse: Any, rules: list[tuple[str, Rule]], as_of: dateti
     manifest = update.manifest
     view = RollupView(warehouse, manifest)
     plans = [_plan(warehouse, view, name, rule, as_of, manifest, lookup) for name, rule in rules]
-    found: dict[str, pa.Table] = {}
+    found: dict[str, pa.Table | _Coded] = {}
     leafy = [p for p in plans if p.expanded is not None]
     if leafy:
         states = ConditionStates(warehouse, view, manifest, as_of)
@@ -322,13 +357,15 @@ def _reevaluate(warehouse: Any, view: RollupView, busy: list[_Plan], affected: p
     return {p.name: rows.filter(pc.equal(rows["segment"], p.name)).select(["person_id"]) for p in busy}
 
 
-def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | None, as_of: datetime,
+def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | _Coded | None, as_of: datetime,
             update: RollupUpdate, lookup: SegmentLookup) -> tuple[RefreshReport, pa.Table]:
     """Complete one planned segment (evaluating everyone if planned so), store its state, report."""
     directory = _state_dir(warehouse, plan.name)
-    previous = pq.read_table(directory / plan.state.members_file) if plan.state else MEMBERS.empty_table()
-    if plan.expanded is not None and plan.reason is not None:  # everyone, from the condition states
-        members, evaluated, reason = found, None, plan.reason
+    previous = (pq.read_table(directory / plan.state.members_file, columns=["person_id"]) if plan.state
+                else MEMBERS.empty_table())
+    if isinstance(found, _Coded):  # from the condition states
+        members, evaluated = found.table(), plan.evaluated
+        reason = plan.reason or f"{evaluated} persons whose conditions changed"
     elif plan.reason is not None:
         # columns the event log does not keep (and unknown conditions): the raw events
         source = warehouse if plan.shape.raw_columns or plan.shape.opaque else view
@@ -344,13 +381,18 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | Non
     _save_state(directory, _State(rule_to_json(plan.rule), as_of.isoformat(), update.manifest.generation,
                                   list(update.manifest.cube), f"members-{uuid.uuid4().hex[:12]}.parquet",
                                   plan.leaves), members)
-    old_ids, new_ids = pc.unique(previous["person_id"]), pc.unique(members["person_id"])
+    if isinstance(found, _Coded) and found.previous is not None:
+        now, before = np.zeros(len(found.universe), bool), np.zeros(len(found.universe), bool)
+        now[found.codes], before[found.previous] = True, True
+        size, entered, exited = len(found.codes), int(np.count_nonzero(now & ~before)), int(np.count_nonzero(before & ~now))
+    else:
+        old_ids, new_ids = pc.unique(previous["person_id"]), pc.unique(members["person_id"])
+        size, entered, exited = len(new_ids), _outside(new_ids, old_ids), _outside(old_ids, new_ids)
     report = RefreshReport(
         segment=plan.name, mode="full" if evaluated is None else "incremental", rollups=update.mode,
         reason=reason, as_of=as_of, new_batches=update.batches, new_events=update.events,
-        persons_evaluated=evaluated, members=len(new_ids),
-        entered=_outside(new_ids, old_ids), exited=_outside(old_ids, new_ids))
-    return report, members
+        persons_evaluated=evaluated, members=size, entered=entered, exited=exited)
+    return report, members.select(["person_id"])
 
 
 def _outside(ids: pa.Array, others: pa.Array) -> int:
@@ -396,5 +438,5 @@ def refreshed_members(warehouse: Any, name: str) -> pa.Table:
     """The members recorded by the last refresh of a segment (empty before the first)."""
     directory = _state_dir(warehouse, name)
     state = _load_state(directory)
-    return pq.read_table(directory / state.members_file) if state else MEMBERS.empty_table()
+    return pq.read_table(directory / state.members_file, columns=["person_id"]) if state else MEMBERS.empty_table()
 
