@@ -41,6 +41,9 @@ RULES = {
     "anything_at_all": "did any >= 1",
     "json_price": 'did "Product Viewed"[properties.price > 20] in 30d',
     "pos_at_store": 'did "Order Completed"[channel=pos, store_id in ("S001", "S002")] >= 1 in 5d',
+    # windowless sequences kept by their per-person index: no bound, and two `same` fields
+    "visited_then_bought_there": 'did "Store Visited" then "Order Completed"[realm=offline] same store_id',
+    "viewed_then_bought_same_sku_store": 'did "Product Viewed" then "Order Completed" within 10d same (sku, store_id)',
 }
 # Spark runs a job per query: a smaller set that still covers every path (cube, partial days, log-only
 # filters, negation, sequences), and the midnight steps.
@@ -171,7 +174,10 @@ def test_refresh_touches_only_people_with_new_or_sliding_events(replay_world, tm
             assert report.persons_evaluated <= len(people) < total  # only people whose events a rule reads
     assert reports["anything_at_all"].persons_evaluated == len(people)
     reports = replay.check(AS_OFS[1])  # time passes: people whose events cross a window edge too
-    assert all(0 < r.persons_evaluated < total for r in reports.values() if r.mode == "incremental")
+    moved = {name: r for name, r in reports.items() if r.mode == "incremental"}
+    assert all(r.persons_evaluated < total for r in moved.values())
+    # a rule of one rare sequence may gain no pair in a step; every other rule sees someone change
+    assert all(r.persons_evaluated > 0 for name, r in moved.items() if not name.startswith(("visited_then", "viewed_then")))
 
 
 def test_time_passing_alone_moves_people_out_of_windows(replay_world, tmp_path):

@@ -36,7 +36,7 @@ import operator
 import os
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Union
 
@@ -52,13 +52,15 @@ from footfall.segments.compiler import compile_rule
 from footfall.segments.conditions import EventRows, is_line_level
 from footfall.segments.rollups import LOG_COLUMNS, PERSON_EVENTS, Manifest, files_table, part_month, rollup_dir
 from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, atoms, rule_to_json
+from footfall.segments.sequence_index import KEY_SEPARATOR, SequenceIndex, StepFiles, micros, new_pairs
 
 Leaf = Union[Did, Sequence, Trait, NearStore]
 CONDITIONS_DIR = "conditions"
 FOLD_DELTAS = 24  # more delta files than this: fold them into the base
-LEAF_FORMAT = 2  # 2: dense NumPy numbers by person code
+LEAF_FORMAT = 3  # 2: dense NumPy numbers by person code; 3: sequences keep a per-person index
 COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 TEXT = dt.String(nullable=True)
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=timezone.utc)  # "any time": rows joining an index whenever they fall
 
 
 def leaf_of(node: Did | Sequence | Trait | NearStore) -> Leaf:
@@ -123,6 +125,11 @@ class LeafState:
     version: int = 0
     deltas: list[list] = field(default_factory=list)  # [version, file, rows]
     format: int = LEAF_FORMAT
+    index: dict | None = None  # sequences: the per-person index of their steps (`StepFiles`)
+
+    def files(self) -> set[str]:
+        return {self.base, *(d[1] for d in self.deltas),
+                *(SequenceIndex.names_of(StepFiles(**self.index)) if self.index else ())}
 
 
 class ConditionStates:
@@ -157,19 +164,19 @@ class ConditionStates:
                 moving[key] = leaf
         if fresh:
             rows = self.warehouse.to_arrow(self._coded(_union([self._from_scratch(k, leaf) for k, leaf in fresh.items()])))
+            indexes = self._start_indexes({k: leaf for k, leaf in fresh.items() if isinstance(leaf, Sequence)})
             for key, (codes, n) in self._split(rows, fresh).items():
-                self._start(key, fresh[key], codes, n)
-        parts = [self._delta(k, leaf) for k, leaf in moving.items()]
+                self._start(key, fresh[key], codes, n, indexes.get(key))
+        counted = {k: leaf for k, leaf in moving.items() if isinstance(leaf, Did)}
+        parts = [self._delta(k, leaf) for k, leaf in counted.items()]
         parts += [self._from_scratch(k, leaf) for k, leaf in traits.items()]
-        parts = [p for p in parts if p is not None]
         rows = self.warehouse.to_arrow(self._coded(_union(parts))) if parts else None
-        found = self._split(rows, {**moving, **traits})
-        for key, leaf in moving.items():
-            codes, n = found[key]
-            if isinstance(leaf, Sequence):  # a pair found again is no change
-                unknown = self.dense(key)[codes] == 0
-                codes, n = codes[unknown], n[unknown]
-            self._add_delta(key, codes, n)
+        found = self._split(rows, {**counted, **traits})
+        for key in counted:
+            self._add_delta(key, *found[key])
+        for key, (codes, index) in self._sequence_deltas({k: leaf for k, leaf in moving.items()
+                                                          if isinstance(leaf, Sequence)}).items():
+            self._add_delta(key, codes, np.ones(len(codes), np.int64), index)
         for key in traits:  # the change: who passes now and did not, and the reverse
             now, kept = np.zeros(len(self.universe()), bool), self.dense(key) > 0
             now[found[key][0]] = True
@@ -194,16 +201,100 @@ class ConditionStates:
             found[key] = (changed, summed[changed].astype(np.int64))
         return found
 
-    def _coded(self, rows: Table) -> Table:
-        """leaf, code, n: person ids turned into codes by the engine, joined with the universe (hashing
-        them in Python costs several times more). People outside the universe (no row in `persons`)
-        are no one's members and drop out."""
+    def _coded(self, rows: Table, columns: tuple[str, ...] = ("leaf", "n")) -> Table:
+        """`columns` and `code`: person ids turned into codes by the engine, joined with the universe
+        (hashing them in Python costs several times more). People outside the universe (no row in
+        `persons`) are no one's members and drop out."""
         if self._universe_table is None:
             universe = self.universe()
             self._universe_table = ibis.memtable(pa.table({
                 "universe_person_id": universe, "code": pa.array(np.arange(len(universe), dtype=np.int32))}))
         coded = rows.join(self._universe_table, rows.person_id == self._universe_table.universe_person_id)
-        return coded.select("leaf", "code", "n")
+        return coded.select(*columns, "code")
+
+    # -- sequences: new pairs through the per-person index (sequence_index.py) ----------------------
+    def _step_rows(self, key: str, sequence: Sequence, parts: list[str], start: datetime | None,
+                   end: datetime | None, new: bool) -> list[Table]:
+        """leaf, step, new, person_id, timestamp, key: the rows of both steps in some log parts, after
+        `start` and up to `end` (None: any time — rows that join the index whenever they fall)."""
+        match = EventRows(self.warehouse, end or FAR_FUTURE)
+        log = self._log(parts, start, end or FAR_FUTURE)
+        same = tuple(sequence.same)
+        found = []
+        for number, step in enumerate((sequence.first, sequence.then)):
+            rows = match.rows(log, step, None, same, carry=("person_id",))
+            value = ibis.null(TEXT) if not same else rows[same[0]].cast(TEXT)
+            if len(same) > 1:  # one text for several fields; a null in any of them never pairs
+                joined = ibis.literal(KEY_SEPARATOR).join([rows[f].cast(TEXT) for f in same])
+                value = ibis.ifelse(ibis.or_(*[rows[f].isnull() for f in same]), ibis.null(TEXT), joined)
+            found.append(rows.select(leaf=ibis.literal(key).cast(TEXT), step=ibis.literal(number, type="int8"),
+                                     new=ibis.literal(new), person_id=rows.person_id.cast(TEXT),
+                                     timestamp=rows.timestamp, key=value.cast(TEXT)))
+        return found
+
+    def _step_table(self, parts: list[Table]) -> dict[str, list[dict[str, np.ndarray]]]:
+        """The coded rows of `_step_rows` queries, in one query: per leaf, per step, arrays."""
+        rows = self.warehouse.to_arrow(self._coded(_union(parts), ("leaf", "step", "new", "timestamp", "key")))
+        leaf = rows["leaf"].to_numpy(zero_copy_only=False)
+        step, new = rows["step"].to_numpy(), rows["new"].to_numpy(zero_copy_only=False)
+        codes, times = rows["code"].to_numpy().astype(np.int64), micros(rows["timestamp"])
+        found: dict[str, list[dict[str, np.ndarray]]] = {}
+        for key in np.unique(leaf):
+            found[key] = []
+            for number in (0, 1):
+                mine = np.flatnonzero((leaf == key) & (step == number))
+                found[key].append({"code": codes[mine], "new": new[mine], "time": times[mine],
+                                   "key": rows["key"].take(mine)})
+        return found
+
+    def _start_indexes(self, sequences: dict[str, Sequence]) -> dict[str, StepFiles]:
+        """A new index per sequence leaf, from every row of its steps in the log."""
+        if not sequences:
+            return {}
+        parts = [p for key, leaf in sequences.items()
+                 for p in self._step_rows(key, leaf, self.manifest.person_events, None, None, True)]
+        rows = self._step_table(parts)
+        built = {}
+        for key, leaf in sequences.items():
+            self._dir(key).mkdir(parents=True, exist_ok=True)
+            index = SequenceIndex(self._dir(key), leaf)
+            for number, step in enumerate(rows.get(key, [])):
+                index.add(number, step["code"], index.key_codes(step["key"], len(step["code"])), step["time"])
+            built[key] = index.files
+        return built
+
+    def _sequence_deltas(self, sequences: dict[str, Sequence]) -> dict[str, tuple[np.ndarray, StepFiles]]:
+        """Per sequence leaf, the people who gained a pair and its extended index: the new log rows
+        of its steps join the index, then every fresh event (new, or carried across `as_of`) of a
+        person without a pair yet looks for a partner in it."""
+        if not sequences:
+            return {}
+        parts = []
+        for key, leaf in sequences.items():
+            state = self.states[key]
+            seen = set(state.person_events)
+            new = [p for p in self.manifest.person_events if p not in seen]
+            if new:
+                parts += self._step_rows(key, leaf, new, None, None, True)
+            before = _at(state.as_of)
+            if self.as_of > before and state.person_events:
+                parts += self._step_rows(key, leaf, state.person_events, before, self.as_of, False)
+        rows = self._step_table(parts) if parts else {}
+        limit = int(self.as_of.timestamp() * 1_000_000)
+        found = {}
+        for key, leaf in sequences.items():
+            index = SequenceIndex(self._dir(key), leaf, StepFiles(**self.states[key].index))
+            fresh = []
+            for number, step in enumerate(rows.get(key, [])):
+                keys = index.key_codes(step["key"], len(step["code"]))
+                new = step["new"]
+                index.add(number, step["code"][new], keys[new], step["time"][new])
+                # fresh: up to as_of, of people without a pair yet (a pair found again is no change)
+                usable = (step["time"] <= limit) & (self.dense(key)[step["code"]] == 0)
+                fresh.append((step["code"][usable], keys[usable], step["time"][usable]))
+            codes = new_pairs(index, fresh, self.as_of) if fresh else np.zeros(0, np.int64)
+            found[key] = (codes, index.files)
+        return found
 
     def _from_scratch(self, key: str, leaf: Leaf) -> Table:
         """leaf, person_id, n at `as_of` from all the rollups (cube counts where they answer)."""
@@ -240,9 +331,8 @@ class ConditionStates:
                 pieces.append((old, before if lower is None else max(before, lower), now, 1))
                 if width is not None and before - width < min(before, lower):
                     pieces.append((old, before - width, min(before, lower), -1))
-            return _union([self._did_rows(key, leaf, parts, start, end, sign) for parts, start, end, sign in pieces
-                           if parts])
-        return self._new_pairs(key, leaf, new, old, before)
+        return _union([self._did_rows(key, leaf, parts, start, end, sign) for parts, start, end, sign in pieces
+                       if parts])
 
     def _did_rows(self, key: str, did: Did, parts: list[str], start: datetime | None, end: datetime,
                   sign: int) -> Table:
@@ -250,35 +340,6 @@ class ConditionStates:
         n = rows.message_id.nunique() if is_line_level(did) else rows.count()
         counted = rows.group_by("person_id").aggregate(n=n * sign)
         return _labelled(key, counted, counted.n)
-
-    def _new_pairs(self, key: str, sequence: Sequence, new: list[str], old: list[str], before: datetime) -> Table:
-        """People with a pair that has at least one fresh event (new, or carried across `as_of`)."""
-        match = EventRows(self.warehouse, self.as_of)
-        fresh_logs = [self._log(new, None, self.as_of)] if new else []
-        if self.as_of > before and old:
-            fresh_logs.append(self._log(old, before, self.as_of))
-        every = self._log(self.manifest.person_events, None, self.as_of)
-        same = tuple(sequence.same)
-
-        def side(step: Any, logs: list[Table]) -> Table:  # only what the pairing compares is read
-            return _union([match.rows(log, step, None, same, carry=("person_id",)).select("person_id", "timestamp", *same)
-                           for log in logs])
-
-        def partners(step: Any, fresh: Table) -> Table:
-            """The step's events of the people with fresh events, cut to them before anything else
-            (order lines are unnested for those people only)."""
-            people = fresh.select(fresh_person=fresh.person_id).distinct()
-            return side(step, [every.semi_join(people, every.person_id == people.fresh_person)])
-
-        found = []
-        if fresh_logs:
-            fresh_first, fresh_then = side(sequence.first, fresh_logs), side(sequence.then, fresh_logs)
-            found = [_pairs(fresh_first, partners(sequence.then, fresh_first), sequence),
-                     _pairs(partners(sequence.first, fresh_then), fresh_then, sequence)]
-        if not found:
-            return None
-        people = _union(found).select("person_id").distinct()
-        return _labelled(key, people, ibis.literal(1, type="int64"))
 
     # -- files ----------------------------------------------------------------------------------
     # A person is a code: its position in the universe of this rollup generation (`persons`, which
@@ -323,8 +384,7 @@ class ConditionStates:
         os.replace(temporary, directory / "state.json")
         fsync_path(directory)
         if previous is not None:
-            named = {state.base, *(d[1] for d in state.deltas)}
-            for old in {previous.base, *(d[1] for d in previous.deltas)} - named:
+            for old in previous.files() - state.files():
                 (directory / old).unlink(missing_ok=True)
         self.states[key] = state
 
@@ -339,19 +399,22 @@ class ConditionStates:
     def _read(self, key: str, name: str) -> np.ndarray:
         return np.load(self._dir(key) / name, mmap_mode="r")
 
-    def _start(self, key: str, leaf: Leaf, codes: np.ndarray, n: np.ndarray) -> None:
+    def _start(self, key: str, leaf: Leaf, codes: np.ndarray, n: np.ndarray, index: StepFiles | None = None) -> None:
         dense = np.zeros(len(self.universe()), np.int64)
         np.add.at(dense, codes, n)
         self._dense[key] = dense
         previous = self.states.get(key)
         self._save(key, LeafState(rule_to_json(leaf), uuid.uuid4().hex, self.as_of.isoformat(), self.manifest.generation,
-                                  list(self.manifest.person_events), self._write(key, dense), base_rows=int(len(codes))),
+                                  list(self.manifest.person_events), self._write(key, dense), base_rows=int(len(codes)),
+                                  index=asdict(index) if index is not None else None),
                    previous)
 
-    def _add_delta(self, key: str, codes: np.ndarray, n: np.ndarray) -> None:
+    def _add_delta(self, key: str, codes: np.ndarray, n: np.ndarray, index: StepFiles | None = None) -> None:
         previous = self.states[key]
         state = LeafState(**{**asdict(previous), "as_of": self.as_of.isoformat(),
                              "person_events": list(self.manifest.person_events)})
+        if index is not None:
+            state.index = asdict(index)
         if len(codes):
             dense = self.dense(key)
             np.add.at(dense, codes, n)
@@ -404,15 +467,3 @@ def _labelled(key: str, table: Table, n: Any) -> Table:
 
 def _union(tables: list[Table]) -> Table:
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
-
-
-def _pairs(first: Table, then: Table, sequence: Sequence) -> Table:
-    """People with an event of `first` followed, strictly later and within the bound, by one of `then`
-    sharing the `same` fields (as the compiler's sequence does)."""
-    then = then.rename({"then_timestamp": "timestamp", "then_person_id": "person_id",
-                        **{f"then_{f}": f for f in sequence.same}})
-    predicates = [first.person_id == then.then_person_id, then.then_timestamp > first.timestamp]
-    predicates += [first[f] == then[f"then_{f}"] for f in sequence.same]
-    if sequence.within is not None:
-        predicates.append(then.then_timestamp <= first.timestamp + ibis.interval(hours=sequence.within.hours))
-    return first.join(then, predicates).select(person_id=first.person_id.cast(TEXT))
