@@ -163,7 +163,7 @@ def earlier_result(workdir: Path, parts: int, copy_parts: int) -> dict | None:
     result = json.loads(path.read_text())
     result["runs"] = [EngineRun(**run) for run in result["runs"]]
     incremental = result.get("incremental") or {}
-    for key in ("setup", "refresh"):
+    for key in ("setup", "refresh", "at_load", "refresh_after_load"):
         if isinstance(incremental.get(key), dict):
             incremental[key] = EngineRun(**incremental[key])
     if "after" in incremental:

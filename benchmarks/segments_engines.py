@@ -297,16 +297,34 @@ def footfall_refresh(spec: dict) -> dict[str, list[str]]:
     return members
 
 
+def footfall_rollup_update(spec: dict) -> dict[str, list[str]]:
+    """`footfall segment rollups`: roll the new lake batches up at load time (no segment evaluated)."""
+    from footfall.project import open_project
+    from footfall.segments.rollups import update_rollups
+    from footfall.warehouse import open_warehouse
+
+    with open_warehouse(open_project(spec["project"])) as warehouse:
+        update = update_rollups(warehouse)
+    print(json.dumps({"segment": "(rollups)", "mode": update.mode, "rollups": update.mode, "new_events": update.events,
+                      "persons_evaluated": 0, "reason": f"{update.batches} lake files"}), file=sys.stderr)
+    return {}
+
+
 ENGINES = {"duckdb": duckdb_segments, "pandas": pandas_segments, "polars": polars_segments,
-           "footfall": footfall_segments, "rollups": footfall_refresh, "refresh": footfall_refresh}
+           "footfall": footfall_segments, "rollups": footfall_refresh, "refresh": footfall_refresh,
+           "rollup-update": footfall_rollup_update}
 
 
 def main(engine: str, spec_path: str, out: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     run = ENGINES[engine]
-    if engine in ("footfall", "rollups", "refresh"):
+    if engine in ("footfall", "rollups", "refresh", "rollup-update"):
         import footfall.segments  # noqa: F401  (imported before the clock starts, like the other engines)
         import ibis  # noqa: F401
+        # the engine's client and what its first result imports (ibis' converters import pandas), as the
+        # other engines import theirs
+        import ibis.backends.duckdb  # noqa: F401
+        import ibis.backends.duckdb.converter  # noqa: F401
     elif engine in ("pandas", "polars", "duckdb"):
         __import__(engine)
     start = time.perf_counter()

@@ -4,7 +4,7 @@ This is the only module that knows which engine runs. Everything else receives I
 `Warehouse` and returns Ibis expressions, so the same code runs on both engines.
 
 Both engines read the same lake files (`footfall.lake`): lake tables are registered as views over
-the Parquet files each time a warehouse opens (or `refresh()` is called), derived tables
+the Parquet files (on DuckDB when first used after a warehouse opens or `refresh()` is called), derived tables
 (`footfall.schema.derived`) are Ibis expressions over them, and `materialize()` stores a computed
 table: in the DuckDB file, or as Parquet under `lake/_derived/` on Spark.
 """
@@ -57,6 +57,7 @@ class Warehouse:
         self.engine: Engine = engine or project.engine
         self.lake = Lake(project.lake_dir)
         self._spark_views: set[str] = set()  # materialised tables this warehouse registered on Spark
+        self._lake_views: set[str] = set()  # lake tables registered over their current files
         if self.engine == "duckdb":
             self.con = ibis.duckdb.connect(str(project.warehouse_path), read_only=read_only)
         elif self.engine == "spark":
@@ -67,9 +68,22 @@ class Warehouse:
 
     # -- lake tables ---------------------------------------------------------------------------
     def refresh(self) -> None:
-        """(Re-)register every lake table as a view over its current files."""
-        for name in LAKE_TABLES:
+        """See the lake's current files: every lake table is registered again as a view over them.
+
+        On DuckDB a view is registered when first used (its temporary views belong to this connection;
+        listing and reading the footers of seven tables' files costs more than a small job that reads
+        none of them). Spark's views live in the process-wide session, where another project may have
+        registered the same names, so there every one is registered now."""
+        self._lake_views.clear()
+        if self.engine != "duckdb":
+            for name in LAKE_TABLES:
+                self._lake_view(name)
+
+    def _lake_view(self, name: str) -> Table:
+        if name not in self._lake_views:
             self._register_lake_table(name)
+            self._lake_views.add(name)
+        return self.con.table(name)
 
     def _register_lake_table(self, name: str) -> None:
         files = self.lake.files(name)
@@ -93,9 +107,9 @@ class Warehouse:
     def table(self, name: str) -> Table:
         """A lake, derived or materialised table by name."""
         if name in LAKE_TABLES:
-            return self.con.table(name)
+            return self._lake_view(name)
         if name in DERIVED_TABLES:
-            return DERIVED_TABLES[name](self.con.table("events"))
+            return DERIVED_TABLES[name](self._lake_view("events"))
         if name in self.materialized_tables():
             return self._materialized_table(name)
         known = sorted({*LAKE_TABLES, *DERIVED_TABLES, *self.materialized_tables()})

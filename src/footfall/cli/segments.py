@@ -262,3 +262,20 @@ def refresh(
         first = done[0][0]
         console.print(f"Rollups {first.rollups}: {first.new_batches:,} lake files and {first.new_events:,} events "
                       f"rolled up; as of {_when(moment)} UTC.", markup=False, highlight=False)
+
+
+@segment_app.command("rollups")
+def rollups(project: ProjectOption = Path("."), engine: EngineOption = None) -> None:
+    """Roll up the new lake batches now, so the next `segment refresh` finds them done.
+
+    For loaders that write events whose owners are already known (identity given by an upstream system,
+    appended to event_persons): run it right after each load. A refresh rolls up whatever is new anyway.
+    """
+    from footfall.segments.rollups import update_rollups
+
+    with _opened(project, engine, warehouse=True) as (warehouse, _):
+        with progress_bar() as progress:
+            task = progress.add_task("updating rollups", total=None)
+            update = update_rollups(warehouse, lambda message: progress.update(task, description=message))
+    console.print(f"Rollups {update.mode}: {update.batches:,} lake files and {update.events:,} events rolled up.",
+                  markup=False, highlight=False)

@@ -401,7 +401,7 @@ class ConditionStates:
 
     def _start(self, key: str, leaf: Leaf, codes: np.ndarray, n: np.ndarray, index: StepFiles | None = None) -> None:
         dense = np.zeros(len(self.universe()), np.int64)
-        np.add.at(dense, codes, n)
+        dense[codes] += n  # codes are unique: one number per person
         self._dense[key] = dense
         previous = self.states.get(key)
         self._save(key, LeafState(rule_to_json(leaf), uuid.uuid4().hex, self.as_of.isoformat(), self.manifest.generation,
@@ -417,14 +417,14 @@ class ConditionStates:
             state.index = asdict(index)
         if len(codes):
             dense = self.dense(key)
-            np.add.at(dense, codes, n)
+            dense[codes] += n
             state.version += 1
             state.deltas = [*previous.deltas, [state.version, self._write(key, np.stack([codes, n])), int(len(codes))]]
             if len(state.deltas) > FOLD_DELTAS or sum(d[2] for d in state.deltas) > max(state.base_rows // 4, 10_000):
                 # fold all but the newest delta: segments refreshed last time can still tell who changed
                 newest = self._read(key, state.deltas[-1][1])
                 older = dense.copy()
-                np.add.at(older, newest[0], -newest[1])
+                older[newest[0]] -= newest[1]
                 state.base, state.base_rows = self._write(key, older), int(np.count_nonzero(older))
                 state.base_version, state.deltas = state.version - 1, state.deltas[-1:]
         self._save(key, state, previous)
@@ -436,7 +436,7 @@ class ConditionStates:
             dense = np.array(self._read(key, state.base), dtype=np.int64)
             for _, name, _ in state.deltas:
                 delta = self._read(key, name)
-                np.add.at(dense, delta[0], delta[1])
+                dense[delta[0]] += delta[1]
             self._dense[key] = dense
         return self._dense[key]
 

@@ -160,7 +160,8 @@ def _save_state(directory: Path, state: _State, members: pa.Table) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     previous = _load_state(directory)
     schema = CODED_MEMBERS if "code" in members.column_names else MEMBERS
-    pq.write_table(members.select(schema.names).cast(schema), directory / state.members_file)
+    # ids are unique: written plain (a dictionary of them is tried, overflows and costs ten times the write)
+    pq.write_table(members.select(schema.names).cast(schema), directory / state.members_file, use_dictionary=False)
     fsync_path(directory / state.members_file)
     temporary = directory / f".state.{uuid.uuid4().hex}"
     temporary.write_text(json.dumps(asdict(state)), encoding="utf-8")
@@ -361,8 +362,9 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | _Co
             update: RollupUpdate, lookup: SegmentLookup) -> tuple[RefreshReport, pa.Table]:
     """Complete one planned segment (evaluating everyone if planned so), store its state, report."""
     directory = _state_dir(warehouse, plan.name)
-    previous = (pq.read_table(directory / plan.state.members_file, columns=["person_id"]) if plan.state
-                else MEMBERS.empty_table())
+    coded_diff = isinstance(found, _Coded) and found.previous is not None  # entered and left from codes
+    previous = (pq.read_table(directory / plan.state.members_file, columns=["person_id"])
+                if plan.state and not coded_diff else MEMBERS.empty_table())
     if isinstance(found, _Coded):  # from the condition states
         members, evaluated = found.table(), plan.evaluated
         reason = plan.reason or f"{evaluated} persons whose conditions changed"
@@ -381,7 +383,7 @@ def _finish(warehouse: Any, plan: _Plan, view: RollupView, found: pa.Table | _Co
     _save_state(directory, _State(rule_to_json(plan.rule), as_of.isoformat(), update.manifest.generation,
                                   list(update.manifest.cube), f"members-{uuid.uuid4().hex[:12]}.parquet",
                                   plan.leaves), members)
-    if isinstance(found, _Coded) and found.previous is not None:
+    if coded_diff:
         now, before = np.zeros(len(found.universe), bool), np.zeros(len(found.universe), bool)
         now[found.codes], before[found.previous] = True, True
         size, entered, exited = len(found.codes), int(np.count_nonzero(now & ~before)), int(np.count_nonzero(before & ~now))

@@ -78,6 +78,11 @@ CUBE = pa.schema(
      pa.field("first_at", _TIMESTAMP), pa.field("last_at", _TIMESTAMP)]
 )
 STREAM_ROWS = 1_000_000
+# Columns with one value per event or person are written plain: a Parquet dictionary of them is tried,
+# overflows and is thrown away, which costs more than writing the column (the rest repeat a lot).
+UNIQUE_VALUES = ("person_id", "message_id", "order_id")
+LOG_DICTIONARY = [c for c in PERSON_EVENTS.names if c not in UNIQUE_VALUES and c != "skus"]
+CUBE_DICTIONARY = [c for c in CUBE.names if c in CUBE_DIMS]
 LOG_ROW_GROUP = 65_536
 
 
@@ -238,28 +243,12 @@ def stamped_events(warehouse: Any, paths: list[Path], appended_after: int | None
     return joined.select(*PERSON_EVENTS.names)
 
 
-def cube_rows(rows: pa.Table) -> pa.Table:
-    """The cube rows (per person × day × CUBE_DIMS) of some owner-stamped events."""
-    if rows.num_rows == 0:
-        return CUBE.empty_table()
-    day = pc.floor_temporal(rows["timestamp"], unit="day")
-    keyed = pa.table({"person_id": rows["person_id"], "day": day, **{d: rows[d] for d in CUBE_DIMS},
-                      "amount": rows["amount"], "timestamp": rows["timestamp"]})
-    grouped = keyed.group_by(["person_id", "day", *CUBE_DIMS], use_threads=False).aggregate(
-        [("timestamp", "count"), ("amount", "sum"), ("timestamp", "min"), ("timestamp", "max")])
-    grouped = grouped.rename_columns(
-        {"timestamp_count": "n", "amount_sum": "amount", "timestamp_min": "first_at", "timestamp_max": "last_at"})
-    return grouped.select(CUBE.names).cast(CUBE)
-
-
 class _PartWriter:
-    """Writes one update's parts, one file per UTC month for each kind (so a reader interested in a few
-    days opens only their months), rows sorted within each write (log: by event, then time; cube: by
-    day, then person); returns their names."""
+    """Writes one update's event-log parts, one file per UTC month (so a reader interested in a few days
+    opens only their months), rows sorted by event, then time; `_cube_of_log` aggregates them after."""
 
-    def __init__(self, directory: Path, part: str, cube: bool = True) -> None:
-        """cube: write the cube rows of each batch added (False: `_cube_of_log` writes them later)."""
-        self.directory, self.part, self.with_cube = directory, part, cube
+    def __init__(self, directory: Path, part: str) -> None:
+        self.directory, self.part = directory, part
         self.writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         self.rows = 0
 
@@ -267,7 +256,7 @@ class _PartWriter:
         if (kind, month) not in self.writers:
             path = self.directory / kind / month / f"{self.part}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[kind, month] = pq.ParquetWriter(path, schema, compression="zstd")
+            self.writers[kind, month] = pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=LOG_DICTIONARY)
         return self.writers[kind, month]
 
     def add(self, rows: pa.Table, ordered: bool = False) -> None:
@@ -281,27 +270,24 @@ class _PartWriter:
             # does) skips the other events' row groups by their min/max statistics
             ordered = part if ordered else part.sort_by([("event", "ascending"), ("timestamp", "ascending")])
             self._writer("person_events", month, PERSON_EVENTS).write_table(ordered, row_group_size=LOG_ROW_GROUP)
-            if self.with_cube:
-                cube = cube_rows(part).sort_by([("day", "ascending"), ("person_id", "ascending")])
-                self._writer("cube", month, CUBE).write_table(cube)
 
-    def close(self) -> tuple[list[str], list[str]]:
-        """Close and fsync the files; (cube parts, person_events parts) relative to the directory."""
+    def close(self) -> list[str]:
+        """Close and fsync the files; the person_events parts, relative to the directory."""
         for writer in self.writers.values():
             writer.close()
-        parts = {kind: [f"{kind}/{month}/{self.part}.parquet" for k, month in sorted(self.writers) if k == kind]
-                 for kind in ("cube", "person_events")}
-        for relative in [*parts["cube"], *parts["person_events"]]:
+        parts = [f"person_events/{month}/{self.part}.parquet" for _, month in sorted(self.writers)]
+        for relative in parts:
             fsync_path(self.directory / relative)
-        return parts["cube"], parts["person_events"]
+        return parts
 
 
-def _cube_of_log(warehouse: Any, directory: Path, person_parts: list[str]) -> list[str]:
-    """The cube of freshly written event-log parts, aggregated by the engine one month at a time: a
-    streamed rebuild meets each person-day in many batches, a month's GROUP BY makes it one row."""
+def _cube_of_log(warehouse: Any, directory: Path, person_parts: list[str], together: bool = False) -> list[str]:
+    """The cube of freshly written event-log parts, aggregated by the engine one month at a time (a
+    streamed rebuild meets each person-day in many batches, a month's GROUP BY makes it one row), or
+    all in one query (`together`: an update's few new events, where a query per month costs more)."""
     written = []
-    for relative in person_parts:
-        events = files_table(warehouse, [directory / relative], PERSON_EVENTS)
+    for group in ([person_parts] if together and person_parts else [[p] for p in person_parts]):
+        events = files_table(warehouse, [directory / relative for relative in group], PERSON_EVENTS)
         # whole UTC days since the epoch: independent of any session time zone
         day = (events.timestamp.epoch_seconds() // 86_400).cast("int64")
         grouped = events.group_by([events.person_id, day.name("day_number"), *CUBE_DIMS]).aggregate(
@@ -310,12 +296,14 @@ def _cube_of_log(warehouse: Any, directory: Path, person_parts: list[str]) -> li
         rows = warehouse.to_arrow(grouped)
         day_start = pc.multiply(rows["day_number"].cast(pa.int64()), 86_400_000_000).cast(pa.timestamp("us"))
         rows = rows.append_column("day", day_start.cast(_TIMESTAMP))
-        rows = rows.select(CUBE.names).cast(CUBE).sort_by([("day", "ascending"), ("person_id", "ascending")])
-        target = f"cube/{part_month(relative)}/{Path(relative).stem}.parquet"
-        (directory / target).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(rows, directory / target, compression="zstd")
-        fsync_path(directory / target)
-        written.append(target)
+        # by day (row groups then prune by day); sorting people's ids as well would cost as much as the query
+        rows = rows.select(CUBE.names).cast(CUBE).sort_by([("day", "ascending")])
+        for month, part in split_by_partition(rows, "day"):
+            target = f"cube/{month}/{Path(group[0]).stem}.parquet"  # the log part's id, in the cube
+            (directory / target).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(part, directory / target, compression="zstd", use_dictionary=CUBE_DICTIONARY)
+            fsync_path(directory / target)
+            written.append(target)
     return written
 
 
@@ -361,13 +349,14 @@ def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None
         for appended_after in ([tail, None] if tail is not None else [None]):
             writer = _PartWriter(directory, _new_part_id())
             _stream_into(writer, stamped_events(warehouse, paths, appended_after), ordered=True)
-            cube_parts, person_parts = writer.close()
+            person_parts = writer.close()
             if owned == manifest.owned_events + writer.rows:
                 break
-            _discard(directory, [*cube_parts, *person_parts])
+            _discard(directory, person_parts)
         else:
             # event_persons changed otherwise than by owning the new events: stamp everything again
             return _rebuild(warehouse, directory, files, run, owned, persons, progress)
+        cube_parts = _cube_of_log(warehouse, directory, person_parts, together=True)
         updated = Manifest(
             batches=[*manifest.batches, *new], cube=[*manifest.cube, *cube_parts],
             person_events=[*manifest.person_events, *person_parts], identity_run=run, owned_events=owned,
@@ -387,10 +376,10 @@ def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None,
     if progress:
         progress(f"rebuilding rollups from {len(files)} lake files")
     lake_root = Path(warehouse.project.lake_dir)
-    writer = _PartWriter(directory, _new_part_id(), cube=False)
+    writer = _PartWriter(directory, _new_part_id())
     if files and "event_persons" in warehouse.materialized_tables():
         _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in files]))
-    _, person_parts = writer.close()
+    person_parts = writer.close()
     cube_parts = _cube_of_log(warehouse, directory, person_parts)
     previous = read_manifest(directory)
     updated = Manifest(batches=files, cube=cube_parts, person_events=person_parts, identity_run=run,
