@@ -235,14 +235,15 @@ class ConditionStates:
     def _step_table(self, parts: list[Table]) -> dict[str, list[dict[str, np.ndarray]]]:
         """The coded rows of `_step_rows` queries, in one query: per leaf, per step, arrays."""
         rows = self.warehouse.to_arrow(self._coded(_union(parts), ("leaf", "step", "new", "timestamp", "key")))
-        leaf = rows["leaf"].to_numpy(zero_copy_only=False)
+        labels = pc.dictionary_encode(rows["leaf"]).combine_chunks()
+        leaf, names = labels.indices.to_numpy(), labels.dictionary.to_pylist()
         step, new = rows["step"].to_numpy(), rows["new"].to_numpy(zero_copy_only=False)
         codes, times = rows["code"].to_numpy().astype(np.int64), micros(rows["timestamp"])
         found: dict[str, list[dict[str, np.ndarray]]] = {}
-        for key in np.unique(leaf):
+        for number_of_leaf, key in enumerate(names):
             found[key] = []
             for number in (0, 1):
-                mine = np.flatnonzero((leaf == key) & (step == number))
+                mine = np.flatnonzero((leaf == number_of_leaf) & (step == number))
                 found[key].append({"code": codes[mine], "new": new[mine], "time": times[mine],
                                    "key": rows["key"].take(mine)})
         return found

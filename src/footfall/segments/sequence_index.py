@@ -115,9 +115,12 @@ class SequenceIndex:
                     high: np.ndarray) -> np.ndarray:
         """For each query i: whether the step has a row of person codes[i] and key keys[i] with
         low[i] < time <= high[i]."""
-        found = np.zeros(len(codes), bool)
         usable = keys >= 0
         composite = (codes.astype(np.int64) << 32) | np.where(usable, keys, 0)
+        # queries in the files' order: the binary searches then walk the memory-mapped files forwards
+        order = np.argsort(composite, kind="stable")
+        composite, low, high = composite[order], low[order], high[order]
+        found = np.zeros(len(codes), bool)
         for name in self.files.steps[step]:
             rows = self._read(name)
             group, times = rows[0], rows[1]
@@ -126,8 +129,10 @@ class SequenceIndex:
             first_after = _first_greater(times, start, end, low)  # times are sorted within a group
             inside = first_after < end
             inside[inside] = times[first_after[inside]] <= high[inside]
-            found |= inside & usable
-        return found
+            found |= inside
+        unsorted = np.zeros(len(codes), bool)
+        unsorted[order] = found
+        return unsorted & usable
 
 
 def _sorted(composite: np.ndarray, times: np.ndarray) -> np.ndarray:
