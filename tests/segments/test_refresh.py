@@ -43,7 +43,7 @@ RULES = {
     "pos_at_store": 'did "Order Completed"[channel=pos, store_id in ("S001", "S002")] >= 1 in 5d',
     # windowless sequences kept by their per-person index: no bound, and two `same` fields
     "visited_then_bought_there": 'did "Store Visited" then "Order Completed"[realm=offline] same store_id',
-    "viewed_then_bought_same_sku_store": 'did "Product Viewed" then "Order Completed" within 10d same (sku, store_id)',
+    "visited_then_bought_same_store_realm": 'did "Store Visited" then "Order Completed" within 10d same (store_id, realm)',
 }
 # Spark runs a job per query: a smaller set that still covers every path (cube, partial days, log-only
 # filters, negation, sequences), and the midnight steps.
@@ -152,6 +152,8 @@ def test_refresh_after_loads_matches_full_evaluation(replay_world, tmp_path, eng
         assert modes == ({"full"} if step == 0 else {"incremental"}), (step, modes)
         assert all(reports[name].mode == "full" for name in WHOLE_RULES if name in reports)  # not from rollups
         assert all(r.new_events > 0 for r in reports.values()) and added > 0
+    if engine == "duckdb":  # the index rules have members, so comparing them could fail
+        assert reports["visited_then_bought_there"].members and reports["visited_then_bought_same_store_realm"].members
 
 
 def test_refresh_touches_only_people_with_new_or_sliding_events(replay_world, tmp_path):
@@ -177,7 +179,7 @@ def test_refresh_touches_only_people_with_new_or_sliding_events(replay_world, tm
     moved = {name: r for name, r in reports.items() if r.mode == "incremental"}
     assert all(r.persons_evaluated < total for r in moved.values())
     # a rule of one rare sequence may gain no pair in a step; every other rule sees someone change
-    assert all(r.persons_evaluated > 0 for name, r in moved.items() if not name.startswith(("visited_then", "viewed_then")))
+    assert all(r.persons_evaluated > 0 for name, r in moved.items() if not name.startswith("visited_then"))
 
 
 def test_time_passing_alone_moves_people_out_of_windows(replay_world, tmp_path):
