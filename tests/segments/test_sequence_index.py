@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from footfall.segments.rules import Duration, EventMatch, Sequence
-from footfall.segments.sequence_index import SequenceIndex, new_pairs
+from footfall.segments.sequence_index import FOLD_FILES, SequenceIndex, new_pairs
 
 HOUR = 3_600_000_000
 AS_OF = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -45,15 +45,19 @@ def test_new_pairs_match_brute_force(tmp_path, seed, within_hours, same):
 
     first, then = rows(300), rows(120)
     index = SequenceIndex(tmp_path, sequence)
-    # the index holds the rows in two loads (a base and a delta); the second load's rows are fresh
+    # the index holds the rows of several loads (a base and deltas); the last load's rows are fresh
     cut_first, cut_then = 200, 80
     fresh = {("first", i) for i in range(cut_first, len(first))} | {("then", j) for j in range(cut_then, len(then))}
-    for lo_f, hi_f, lo_t, hi_t in [(0, cut_first, 0, cut_then), (cut_first, len(first), cut_then, len(then))]:
+    loads = [(0, cut_first, 0, cut_then), (cut_first, len(first), cut_then, len(then))]
+    if seed == 2:  # many small loads: the deltas pass FOLD_FILES and are merged into a new base
+        loads = [(i * 20, (i + 1) * 20, i * 8, (i + 1) * 8) for i in range(10)] + loads[1:]
+    for lo_f, hi_f, lo_t, hi_t in loads:
         for number, chunk in ((0, first[lo_f:hi_f]), (1, then[lo_t:hi_t])):
             codes = np.array([r[0] for r in chunk], np.int64)
             keys = index.key_codes(pa.array([r[1] for r in chunk], pa.string()), len(chunk))
             index.add(number, codes, keys, np.array([r[2] for r in chunk], np.int64))
-    assert len(index.files.steps[0]) == 2  # a base and a delta
+    assert 2 <= len(index.files.steps[0]) <= min(len(loads) - 1 if seed == 2 else 2, FOLD_FILES + 1)  # folded when many
+    assert sum(index.files.rows[0]) == sum(1 for r in first if r[1] is not None)  # nothing lost in a fold
 
     def side(chunk):
         codes = np.array([r[0] for r in chunk], np.int64)
