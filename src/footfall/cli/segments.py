@@ -266,11 +266,9 @@ def refresh(
 
 @segment_app.command("rollups")
 def rollups(project: ProjectOption = Path("."), engine: EngineOption = None) -> None:
-    """Roll up the new lake batches now, so the next `segment refresh` finds them done.
-
-    For loaders that write events whose owners are already known (identity given by an upstream system,
-    appended to event_persons): run it right after each load. A refresh rolls up whatever is new anyway.
-    """
+    """Roll up the new lake batches now, so the next `segment refresh` finds them done: for loaders that
+    write events whose owners are already known (identity given by an upstream system, appended to
+    event_persons), right after each load. A refresh rolls up whatever is new anyway."""
     from footfall.segments.rollups import update_rollups
 
     with _opened(project, engine, warehouse=True) as (warehouse, _):
