@@ -61,6 +61,8 @@ LEAF_FORMAT = 3  # 2: dense NumPy numbers by person code; 3: sequences keep a pe
 COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 TEXT = dt.String(nullable=True)
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=timezone.utc)  # "any time": rows joining an index whenever they fall
+MOMENT = dt.Timestamp(timezone="UTC", scale=6, nullable=True)
+STEP_COLUMNS = ("leaf", "step", "new", "timestamp", "key")  # and `person_id`: the rows of a sequence's steps
 
 
 def leaf_of(node: Did | Sequence | Trait | NearStore) -> Leaf:
@@ -168,14 +170,18 @@ class ConditionStates:
             for key, (codes, n) in self._split(rows, fresh).items():
                 self._start(key, fresh[key], codes, n, indexes.get(key))
         counted = {k: leaf for k, leaf in moving.items() if isinstance(leaf, Did)}
-        parts = [self._delta(k, leaf) for k, leaf in counted.items()]
-        parts += [self._from_scratch(k, leaf) for k, leaf in traits.items()]
-        rows = self.warehouse.to_arrow(self._coded(_union(parts))) if parts else None
-        found = self._split(rows, {**counted, **traits})
+        sequences = {k: leaf for k, leaf in moving.items() if isinstance(leaf, Sequence)}
+        # one query for every count, trait and sequence's fresh rows (each query joins the universe)
+        parts = [_padded(delta) for k, leaf in counted.items() if (delta := self._delta(k, leaf)) is not None]
+        parts += [_padded(self._from_scratch(k, leaf)) for k, leaf in traits.items()]
+        parts += [_padded(step) for step in self._sequence_step_rows(sequences)]
+        rows = self.warehouse.to_arrow(self._coded(_union(parts), STEP_COLUMNS + ("n",))) if parts else None
+        is_step = pc.is_valid(rows["step"]) if rows is not None else None
+        found = self._split(rows.filter(pc.invert(is_step)) if rows is not None else None, {**counted, **traits})
         for key in counted:
             self._add_delta(key, *found[key])
-        for key, (codes, index) in self._sequence_deltas({k: leaf for k, leaf in moving.items()
-                                                          if isinstance(leaf, Sequence)}).items():
+        steps = self._step_arrays(rows.filter(is_step)) if rows is not None else {}
+        for key, (codes, index) in self._sequence_deltas(sequences, steps).items():
             self._add_delta(key, codes, np.ones(len(codes), np.int64), index)
         for key in traits:  # the change: who passes now and did not, and the reverse
             now, kept = np.zeros(len(self.universe()), bool), self.dense(key) > 0
@@ -229,12 +235,11 @@ class ConditionStates:
                 value = ibis.ifelse(ibis.or_(*[rows[f].isnull() for f in same]), ibis.null(TEXT), joined)
             found.append(rows.select(leaf=ibis.literal(key).cast(TEXT), step=ibis.literal(number, type="int8"),
                                      new=ibis.literal(new), person_id=rows.person_id.cast(TEXT),
-                                     timestamp=rows.timestamp, key=value.cast(TEXT)))
+                                     timestamp=rows.timestamp.cast(MOMENT), key=value.cast(TEXT)))
         return found
 
-    def _step_table(self, parts: list[Table]) -> dict[str, list[dict[str, np.ndarray]]]:
-        """The coded rows of `_step_rows` queries, in one query: per leaf, per step, arrays."""
-        rows = self.warehouse.to_arrow(self._coded(_union(parts), ("leaf", "step", "new", "timestamp", "key")))
+    def _step_arrays(self, rows: pa.Table) -> dict[str, list[dict[str, np.ndarray]]]:
+        """Coded `_step_rows` rows as arrays: per leaf, per step."""
         labels = pc.dictionary_encode(rows["leaf"]).combine_chunks()
         leaf, names = labels.indices.to_numpy(), labels.dictionary.to_pylist()
         step, new = rows["step"].to_numpy(), rows["new"].to_numpy(zero_copy_only=False)
@@ -254,7 +259,7 @@ class ConditionStates:
             return {}
         parts = [p for key, leaf in sequences.items()
                  for p in self._step_rows(key, leaf, self.manifest.person_events, None, None, True)]
-        rows = self._step_table(parts)
+        rows = self._step_arrays(self.warehouse.to_arrow(self._coded(_union(parts), STEP_COLUMNS)))
         built = {}
         for key, leaf in sequences.items():
             self._dir(key).mkdir(parents=True, exist_ok=True)
@@ -264,12 +269,9 @@ class ConditionStates:
             built[key] = index.files
         return built
 
-    def _sequence_deltas(self, sequences: dict[str, Sequence]) -> dict[str, tuple[np.ndarray, StepFiles]]:
-        """Per sequence leaf, the people who gained a pair and its extended index: the new log rows
-        of its steps join the index, then every fresh event (new, or carried across `as_of`) of a
-        person without a pair yet looks for a partner in it."""
-        if not sequences:
-            return {}
+    def _sequence_step_rows(self, sequences: dict[str, Sequence]) -> list[Table]:
+        """The step rows a refresh of these sequences reads: their new log rows (any time: they join
+        the index) and the old rows time carried across `as_of` (fresh, already indexed)."""
         parts = []
         for key, leaf in sequences.items():
             state = self.states[key]
@@ -280,7 +282,13 @@ class ConditionStates:
             before = _at(state.as_of)
             if self.as_of > before and state.person_events:
                 parts += self._step_rows(key, leaf, state.person_events, before, self.as_of, False)
-        rows = self._step_table(parts) if parts else {}
+        return parts
+
+    def _sequence_deltas(self, sequences: dict[str, Sequence],
+                         rows: dict[str, list[dict[str, np.ndarray]]]) -> dict[str, tuple[np.ndarray, StepFiles]]:
+        """Per sequence leaf, the people who gained a pair and its extended index: the new log rows
+        of its steps (`rows`, from `_sequence_step_rows`) join the index, then every fresh event (new,
+        or carried across `as_of`) of a person without a pair yet looks for a partner in it."""
         limit = int(self.as_of.timestamp() * 1_000_000)
         found = {}
         for key, leaf in sequences.items():
@@ -332,8 +340,8 @@ class ConditionStates:
                 pieces.append((old, before if lower is None else max(before, lower), now, 1))
                 if width is not None and before - width < min(before, lower):
                     pieces.append((old, before - width, min(before, lower), -1))
-        return _union([self._did_rows(key, leaf, parts, start, end, sign) for parts, start, end, sign in pieces
-                       if parts])
+        reads = [self._did_rows(key, leaf, parts, start, end, sign) for parts, start, end, sign in pieces if parts]
+        return _union(reads) if reads else None
 
     def _did_rows(self, key: str, did: Did, parts: list[str], start: datetime | None, end: datetime,
                   sign: int) -> Table:
@@ -468,3 +476,13 @@ def _labelled(key: str, table: Table, n: Any) -> Table:
 
 def _union(tables: list[Table]) -> Table:
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
+
+
+def _padded(rows: Table) -> Table:
+    """Count rows (leaf, person_id, n) and step rows (`STEP_COLUMNS`, person_id) in one shape, so that
+    both go in one query; `step` is null on count rows. Every column nullable: the parts of a union
+    must agree on that too."""
+    shape = {"leaf": TEXT, "step": dt.Int8(nullable=True), "new": dt.Boolean(nullable=True), "person_id": TEXT,
+             "timestamp": MOMENT, "key": TEXT, "n": dt.Int64(nullable=True)}
+    return rows.select(**{name: (rows[name] if name in rows.columns else ibis.null()).cast(kind)
+                          for name, kind in shape.items()})
