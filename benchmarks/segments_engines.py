@@ -304,9 +304,7 @@ def footfall_rollup_update(spec: dict) -> dict[str, list[str]]:
     from footfall.warehouse import open_warehouse
 
     with open_warehouse(open_project(spec["project"])) as warehouse:
-        update = update_rollups(warehouse)
-    print(json.dumps({"segment": "(rollups)", "mode": update.mode, "rollups": update.mode, "new_events": update.events,
-                      "persons_evaluated": 0, "reason": f"{update.batches} lake files"}), file=sys.stderr)
+        update_rollups(warehouse)
     return {}
 
 

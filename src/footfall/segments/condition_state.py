@@ -52,7 +52,7 @@ from footfall.segments.compiler import compile_rule
 from footfall.segments.conditions import EventRows, is_line_level
 from footfall.segments.rollups import LOG_COLUMNS, PERSON_EVENTS, Manifest, files_table, part_month, rollup_dir
 from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, atoms, rule_to_json
-from footfall.segments.sequence_index import KEY_SEPARATOR, SequenceIndex, StepFiles, micros, new_pairs
+from footfall.segments.sequence_index import KEY_SEPARATOR, SequenceIndex, StepFiles, micros, micros_at, new_pairs
 
 Leaf = Union[Did, Sequence, Trait, NearStore]
 CONDITIONS_DIR = "conditions"
@@ -289,7 +289,7 @@ class ConditionStates:
         """Per sequence leaf, the people who gained a pair and its extended index: the new log rows
         of its steps (`rows`, from `_sequence_step_rows`) join the index, then every fresh event (new,
         or carried across `as_of`) of a person without a pair yet looks for a partner in it."""
-        limit = int(self.as_of.timestamp() * 1_000_000)
+        limit = micros_at(self.as_of)
         found = {}
         for key, leaf in sequences.items():
             index = SequenceIndex(self._dir(key), leaf, StepFiles(**self.states[key].index))

@@ -249,15 +249,15 @@ class _PartWriter:
 
     def __init__(self, directory: Path, part: str) -> None:
         self.directory, self.part = directory, part
-        self.writers: dict[tuple[str, str], pq.ParquetWriter] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}  # by month
         self.rows = 0
 
-    def _writer(self, kind: str, month: str, schema: pa.Schema) -> pq.ParquetWriter:
-        if (kind, month) not in self.writers:
-            path = self.directory / kind / month / f"{self.part}.parquet"
+    def _writer(self, month: str) -> pq.ParquetWriter:
+        if month not in self.writers:
+            path = self.directory / "person_events" / month / f"{self.part}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[kind, month] = pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=LOG_DICTIONARY)
-        return self.writers[kind, month]
+            self.writers[month] = pq.ParquetWriter(path, PERSON_EVENTS, compression="zstd", use_dictionary=LOG_DICTIONARY)
+        return self.writers[month]
 
     def add(self, rows: pa.Table, ordered: bool = False) -> None:
         """ordered: the rows come sorted by month, event and time already (the engine sorted them)."""
@@ -268,14 +268,14 @@ class _PartWriter:
         for month, part in split_by_partition(rows):
             # by event, then time, in small row groups: a read that names an event (every condition
             # does) skips the other events' row groups by their min/max statistics
-            ordered = part if ordered else part.sort_by([("event", "ascending"), ("timestamp", "ascending")])
-            self._writer("person_events", month, PERSON_EVENTS).write_table(ordered, row_group_size=LOG_ROW_GROUP)
+            in_order = part if ordered else part.sort_by([("event", "ascending"), ("timestamp", "ascending")])
+            self._writer(month).write_table(in_order, row_group_size=LOG_ROW_GROUP)
 
     def close(self) -> list[str]:
         """Close and fsync the files; the person_events parts, relative to the directory."""
         for writer in self.writers.values():
             writer.close()
-        parts = [f"person_events/{month}/{self.part}.parquet" for _, month in sorted(self.writers)]
+        parts = [f"person_events/{month}/{self.part}.parquet" for month in sorted(self.writers)]
         for relative in parts:
             fsync_path(self.directory / relative)
         return parts

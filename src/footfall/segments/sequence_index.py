@@ -46,6 +46,11 @@ def micros(timestamps: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pc.cast(timestamps, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
 
 
+def micros_at(moment: datetime) -> int:
+    """One moment as UTC microseconds since the epoch, the index's unit of time."""
+    return int(moment.timestamp() * 1_000_000)
+
+
 class SequenceIndex:
     """One leaf's index, read and extended during one refresh."""
 
@@ -159,7 +164,7 @@ def new_pairs(index: SequenceIndex, fresh: list[tuple[np.ndarray, np.ndarray, np
     """Codes of people with a pair that has a fresh event: fresh[step] = (codes, keys, times) of that
     step's fresh events. A fresh first event looks for a then-event strictly after it, within the
     bound and up to `as_of`; a fresh then-event for a first event strictly before it, within the bound."""
-    limit = int(as_of.timestamp() * 1_000_000)
+    limit = micros_at(as_of)
     within = index.sequence.within
     span = None if within is None else int(within.hours) * 3_600_000_000
     hits = []
