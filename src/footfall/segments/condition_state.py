@@ -50,7 +50,8 @@ from ibis.expr.types import Table
 from footfall.lake import fsync_path
 from footfall.segments.compiler import compile_rule
 from footfall.segments.conditions import EventRows, is_line_level
-from footfall.segments.rollups import LOG_COLUMNS, PERSON_EVENTS, Manifest, files_table, part_month, rollup_dir
+from footfall.segments.rollups import (LOG_COLUMNS, PERSON_EVENTS, Manifest, files_table, part_month, read_universe,
+                                       rollup_dir, universe_table)
 from footfall.segments.rules import And, Count, Did, InSegment, NearStore, Not, Or, Rule, Sequence, Trait, atoms, rule_to_json
 from footfall.segments.sequence_index import KEY_SEPARATOR, SequenceIndex, StepFiles, micros, micros_at, new_pairs
 
@@ -62,7 +63,8 @@ COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator
 TEXT = dt.String(nullable=True)
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=timezone.utc)  # "any time": rows joining an index whenever they fall
 MOMENT = dt.Timestamp(timezone="UTC", scale=6, nullable=True)
-STEP_COLUMNS = ("leaf", "step", "new", "timestamp", "key")  # and `person_id`: the rows of a sequence's steps
+STEP_COLUMNS = ("leaf", "step", "new", "timestamp", "key")  # and `code`: the rows of a sequence's steps
+CODE = dt.Int32(nullable=True)
 
 
 def leaf_of(node: Did | Sequence | Trait | NearStore) -> Leaf:
@@ -165,17 +167,17 @@ class ConditionStates:
             elif _at(state.as_of) != self.as_of or state.person_events != self.manifest.person_events:
                 moving[key] = leaf
         if fresh:
-            rows = self.warehouse.to_arrow(self._coded(_union([self._from_scratch(k, leaf) for k, leaf in fresh.items()])))
+            rows = self.warehouse.to_arrow(_union([self._from_scratch(k, leaf) for k, leaf in fresh.items()]))
             indexes = self._start_indexes({k: leaf for k, leaf in fresh.items() if isinstance(leaf, Sequence)})
             for key, (codes, n) in self._split(rows, fresh).items():
                 self._start(key, fresh[key], codes, n, indexes.get(key))
         counted = {k: leaf for k, leaf in moving.items() if isinstance(leaf, Did)}
         sequences = {k: leaf for k, leaf in moving.items() if isinstance(leaf, Sequence)}
-        # one query for every count, trait and sequence's fresh rows (each query joins the universe)
+        # one query for every count, trait and sequence's fresh rows
         parts = [_padded(delta) for k, leaf in counted.items() if (delta := self._delta(k, leaf)) is not None]
         parts += [_padded(self._from_scratch(k, leaf)) for k, leaf in traits.items()]
         parts += [_padded(step) for step in self._sequence_step_rows(sequences)]
-        rows = self.warehouse.to_arrow(self._coded(_union(parts), STEP_COLUMNS + ("n",))) if parts else None
+        rows = self.warehouse.to_arrow(_union(parts)) if parts else None
         is_step = pc.is_valid(rows["step"]) if rows is not None else None
         found = self._split(rows.filter(pc.invert(is_step)) if rows is not None else None, {**counted, **traits})
         for key in counted:
@@ -207,34 +209,33 @@ class ConditionStates:
             found[key] = (changed, summed[changed].astype(np.int64))
         return found
 
-    def _coded(self, rows: Table, columns: tuple[str, ...] = ("leaf", "n")) -> Table:
-        """`columns` and `code`: person ids turned into codes by the engine, joined with the universe
-        (hashing them in Python costs several times more). People outside the universe (no row in
-        `persons`) are no one's members and drop out."""
+    def _coded(self, rows: Table) -> Table:
+        """`rows` with `code` in place of `person_id`: ids turned into codes by the engine, joined with
+        the universe (hashing them in Python costs several times more) — for rows that do not come from
+        the event log, which carries codes. People outside the universe (no row in `persons`) are no
+        one's members and drop out."""
         if self._universe_table is None:
-            universe = self.universe()
-            self._universe_table = ibis.memtable(pa.table({
-                "universe_person_id": universe, "code": pa.array(np.arange(len(universe), dtype=np.int32))}))
+            self._universe_table = universe_table(self.universe())
         coded = rows.join(self._universe_table, rows.person_id == self._universe_table.universe_person_id)
-        return coded.select(*columns, "code")
+        return coded.select(*(c for c in rows.columns if c != "person_id"), "code")
 
     # -- sequences: new pairs through the per-person index (sequence_index.py) ----------------------
     def _step_rows(self, key: str, sequence: Sequence, parts: list[str], start: datetime | None,
                    end: datetime | None, new: bool) -> list[Table]:
-        """leaf, step, new, person_id, timestamp, key: the rows of both steps in some log parts, after
+        """leaf, step, new, code, timestamp, key: the rows of both steps in some log parts, after
         `start` and up to `end` (None: any time — rows that join the index whenever they fall)."""
         match = EventRows(self.warehouse, end or FAR_FUTURE)
         log = self._log(parts, start, end or FAR_FUTURE)
         same = tuple(sequence.same)
         found = []
         for number, step in enumerate((sequence.first, sequence.then)):
-            rows = match.rows(log, step, None, same, carry=("person_id",))
+            rows = match.rows(log.filter(log.code.notnull()), step, None, same, carry=("code",))
             value = ibis.null(TEXT) if not same else rows[same[0]].cast(TEXT)
             if len(same) > 1:  # one text for several fields; a null in any of them never pairs
                 joined = ibis.literal(KEY_SEPARATOR).join([rows[f].cast(TEXT) for f in same])
                 value = ibis.ifelse(ibis.or_(*[rows[f].isnull() for f in same]), ibis.null(TEXT), joined)
             found.append(rows.select(leaf=ibis.literal(key).cast(TEXT), step=ibis.literal(number, type="int8"),
-                                     new=ibis.literal(new), person_id=rows.person_id.cast(TEXT),
+                                     new=ibis.literal(new), code=rows.code.cast(CODE),
                                      timestamp=rows.timestamp.cast(MOMENT), key=value.cast(TEXT)))
         return found
 
@@ -259,7 +260,7 @@ class ConditionStates:
             return {}
         parts = [p for key, leaf in sequences.items()
                  for p in self._step_rows(key, leaf, self.manifest.person_events, None, None, True)]
-        rows = self._step_arrays(self.warehouse.to_arrow(self._coded(_union(parts), STEP_COLUMNS)))
+        rows = self._step_arrays(self.warehouse.to_arrow(_union(parts)))
         built = {}
         for key, leaf in sequences.items():
             self._dir(key).mkdir(parents=True, exist_ok=True)
@@ -306,11 +307,11 @@ class ConditionStates:
         return found
 
     def _from_scratch(self, key: str, leaf: Leaf) -> Table:
-        """leaf, person_id, n at `as_of` from all the rollups (cube counts where they answer)."""
+        """leaf, code, n at `as_of` from all the rollups (cube counts where they answer)."""
         if isinstance(leaf, Did):
-            counts = self.view.counts(leaf, self.as_of)
+            counts = self._coded(self.view.counts(leaf, self.as_of).select("person_id", "n"))
             return _labelled(key, counts, counts.n)
-        members = compile_rule(leaf, self.view, self.as_of)
+        members = self._coded(compile_rule(leaf, self.view, self.as_of).select("person_id"))
         return _labelled(key, members, ibis.literal(1, type="int64"))
 
     def _log(self, parts: list[str], start: datetime | None, end: datetime) -> Table:
@@ -345,9 +346,10 @@ class ConditionStates:
 
     def _did_rows(self, key: str, did: Did, parts: list[str], start: datetime | None, end: datetime,
                   sign: int) -> Table:
-        rows = EventRows(self.warehouse, end).rows(self._log(parts, start, end), did, None, carry=("person_id",))
+        log = self._log(parts, start, end)
+        rows = EventRows(self.warehouse, end).rows(log.filter(log.code.notnull()), did, None, carry=("code",))
         n = rows.message_id.nunique() if is_line_level(did) else rows.count()
-        counted = rows.group_by("person_id").aggregate(n=n * sign)
+        counted = rows.group_by("code").aggregate(n=n * sign)
         return _labelled(key, counted, counted.n)
 
     # -- files ----------------------------------------------------------------------------------
@@ -356,22 +358,9 @@ class ConditionStates:
     # delta an array of (code, change), all NumPy files memory-mapped: a refresh looks up many people
     # in many leaves, and indexing an array costs nothing next to hashing their ids.
     def universe(self) -> pa.Array:
-        """person_id by code for this generation (written once per generation, from `persons`)."""
+        """person_id by code for this generation of rollups (`rollups.write_universe`)."""
         if self._universe is None:
-            path = self.directory / f"persons-{self.manifest.generation}.arrow"
-            if not path.exists():
-                self.directory.mkdir(parents=True, exist_ok=True)
-                ids = self.warehouse.to_arrow(self.warehouse.table("persons").select("person_id"))["person_id"]
-                people = pa.table({"person_id": pc.unique(ids.combine_chunks()).cast(pa.string())})
-                temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-                with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, people.schema) as writer:
-                    writer.write_table(people)
-                fsync_path(temporary)
-                os.replace(temporary, path)
-                for old in self.directory.glob("persons-*.arrow"):  # other generations' codes are void
-                    if old != path:
-                        old.unlink(missing_ok=True)
-            self._universe = pa.ipc.open_file(pa.memory_map(str(path))).read_all()["person_id"].combine_chunks()
+            self._universe = read_universe(rollup_dir(self.warehouse.project), self.manifest.generation)
         return self._universe
 
     def _dir(self, key: str) -> Path:
@@ -455,12 +444,13 @@ class ConditionStates:
         return [state.lineage, state.version]
 
     def changed_since(self, key: str, token: list | None) -> np.ndarray | None:
-        """Codes of the people whose number changed after `token` (None: cannot tell, evaluate everyone)."""
+        """Codes of the people whose number changed after `token` (None: cannot tell, evaluate everyone).
+        A code may appear more than once (once per delta): callers mark them in a mask."""
         state = self.states[key]
         if token is None or token[0] != state.lineage or token[1] < state.base_version:
             return None
         newer = [self._read(key, d[1])[0] for d in state.deltas if d[0] > token[1]]
-        return np.unique(np.concatenate(newer)) if newer else np.zeros(0, np.int64)
+        return np.concatenate(newer) if newer else np.zeros(0, np.int64)
 
 
 def _at(text: str) -> datetime:
@@ -470,8 +460,8 @@ def _at(text: str) -> datetime:
 
 
 def _labelled(key: str, table: Table, n: Any) -> Table:
-    """leaf, person_id, n: the one shape every leaf's rows take, so all go in one query."""
-    return table.select(leaf=ibis.literal(key).cast(TEXT), person_id=table.person_id.cast(TEXT), n=n.cast("int64"))
+    """leaf, code, n: the one shape every leaf's rows take, so all go in one query."""
+    return table.select(leaf=ibis.literal(key).cast(TEXT), code=table.code.cast(CODE), n=n.cast("int64"))
 
 
 def _union(tables: list[Table]) -> Table:
@@ -479,10 +469,10 @@ def _union(tables: list[Table]) -> Table:
 
 
 def _padded(rows: Table) -> Table:
-    """Count rows (leaf, person_id, n) and step rows (`STEP_COLUMNS`, person_id) in one shape, so that
+    """Count rows (leaf, code, n) and step rows (`STEP_COLUMNS`, code) in one shape, so that
     both go in one query; `step` is null on count rows. Every column nullable: the parts of a union
     must agree on that too."""
-    shape = {"leaf": TEXT, "step": dt.Int8(nullable=True), "new": dt.Boolean(nullable=True), "person_id": TEXT,
+    shape = {"leaf": TEXT, "step": dt.Int8(nullable=True), "new": dt.Boolean(nullable=True), "code": CODE,
              "timestamp": MOMENT, "key": TEXT, "n": dt.Int64(nullable=True)}
     return rows.select(**{name: (rows[name] if name in rows.columns else ibis.null()).cast(kind)
                           for name, kind in shape.items()})

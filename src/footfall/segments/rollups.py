@@ -9,6 +9,9 @@ Everything lives under `lake/_rollups/` as Parquet, so both engines read the sam
 - `cube/<YYYY-MM>/<part>.parquet` — the rollup proper: per person × UTC day × event × realm × channel × store ×
   fulfilment, `n`, `amount` (sum), `first_at`, `last_at`. Rows are additive: a day that receives late
   events gets another row in a later part, and readers sum.
+- `persons-<generation>.arrow` — the universe of this generation of rollups: every person id of
+  `persons`, once; a person's *code* is its position here. The log carries each event's owner as a
+  code too, so a refresh sums and indexes people by code without joining their ids again.
 - `manifest.json` — the watermark (which lake event files are rolled up), the parts, and the identity
   fingerprint the rows were stamped under. A change is committed by writing and fsyncing its parts,
   then replacing the manifest atomically (write, fsync, rename). A crash before the rename leaves the
@@ -46,6 +49,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -57,7 +61,7 @@ from footfall.segments.conditions import NO_LINE_SKU
 
 ROLLUP_DIR = "_rollups"
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 5  # 4: log sorted by event, then time; 5: order lines' skus in the log
+FORMAT_VERSION = 6  # 4: log sorted by event, then time; 5: order lines' skus in the log; 6: owners' codes
 CUBE_DIMS = ("event", "realm", "channel", "store_id", "fulfilment")
 # The event columns behavioural conditions filter on; identifiers, locations, pages and campaign tags
 # are left out of the log (a rule that names one is evaluated from the raw events instead).
@@ -69,7 +73,10 @@ PERSON_EVENTS = pa.schema([pa.field("person_id", pa.string()),
                            *(EVENTS.field(c).with_nullable(True) for c in LOG_COLUMNS),
                            # the skus of an order's lines (null: no lines): `same sku` and sku filters
                            # read them here instead of joining every order line of the lake
-                           pa.field("skus", pa.list_(pa.string()))])
+                           pa.field("skus", pa.list_(pa.string())),
+                           # the owner's code in the generation's universe (`universe`); null for an owner
+                           # missing from `persons`, who is no one's member
+                           pa.field("code", pa.int32())])
 _TIMESTAMP = EVENTS.field("timestamp").type
 CUBE = pa.schema(
     [pa.field("person_id", pa.string()), pa.field("day", _TIMESTAMP),
@@ -80,7 +87,7 @@ CUBE = pa.schema(
 STREAM_ROWS = 1_000_000
 # Columns with one value per event or person are written plain: a Parquet dictionary of them is tried,
 # overflows and is thrown away, which costs more than writing the column (the rest repeat a lot).
-UNIQUE_VALUES = ("person_id", "message_id", "order_id")
+UNIQUE_VALUES = ("person_id", "message_id", "order_id", "code")
 LOG_DICTIONARY = [c for c in PERSON_EVENTS.names if c not in UNIQUE_VALUES and c != "skus"]
 CUBE_DICTIONARY = [c for c in CUBE.names if c in CUBE_DIMS]
 LOG_ROW_GROUP = 65_536
@@ -162,6 +169,9 @@ def _remove_orphans(directory: Path, manifest: Manifest | None) -> None:
                 path.unlink()
     for path in directory.glob(f".{MANIFEST}.*"):
         path.unlink()
+    for path in [*directory.glob("persons-*.arrow"), *directory.glob(".persons-*")]:  # a rebuild that never committed
+        if manifest is None or path != universe_path(directory, manifest.generation):
+            path.unlink()
 
 
 def _last_identity_run(project: Any) -> str | None:
@@ -215,8 +225,38 @@ def files_table(warehouse: Any, paths: list[Path], schema: pa.Schema) -> Table:
     return warehouse.con.table(name)
 
 
-def stamped_events(warehouse: Any, paths: list[Path], appended_after: int | None = None) -> Table:
-    """The owned events of some lake event files, with their person_id (PERSON_EVENTS columns).
+def universe_path(directory: Path, generation: str) -> Path:
+    return directory / f"persons-{generation}.arrow"
+
+
+def write_universe(warehouse: Any, directory: Path, generation: str) -> pa.Array:
+    """Number the people of `persons` for a new generation (its file is written before any part)."""
+    ids = warehouse.to_arrow(warehouse.table("persons").select("person_id"))["person_id"] \
+        if "persons" in warehouse.materialized_tables() else pa.chunked_array([], pa.string())
+    people = pa.table({"person_id": pc.unique(ids.combine_chunks()).cast(pa.string())})
+    path = universe_path(directory, generation)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, people.schema) as writer:
+        writer.write_table(people)
+    fsync_path(temporary)
+    os.replace(temporary, path)
+    return people["person_id"].combine_chunks()
+
+
+def read_universe(directory: Path, generation: str) -> pa.Array:
+    """person_id by code for a generation (memory-mapped)."""
+    return pa.ipc.open_file(pa.memory_map(str(universe_path(directory, generation)))).read_all()["person_id"].combine_chunks()
+
+
+def universe_table(universe: pa.Array) -> Table:
+    """(universe_person_id, code) as a table of the engine, for joining ids to codes."""
+    return ibis.memtable(pa.table({"universe_person_id": universe,
+                                   "code": pa.array(np.arange(len(universe), dtype=np.int32))}))
+
+
+def stamped_events(warehouse: Any, paths: list[Path], universe: pa.Array, appended_after: int | None = None) -> Table:
+    """The owned events of some lake event files, with their person_id and its code in `universe`
+    (PERSON_EVENTS columns).
 
     appended_after: on DuckDB, look for owners only among the rows of `event_persons` after that many
     (rows appended since the last update sit at the end of the table, and a scan skips the rest by row
@@ -228,6 +268,8 @@ def stamped_events(warehouse: Any, paths: list[Path], appended_after: int | None
             f"SELECT message_id, person_id FROM event_persons WHERE rowid >= {int(appended_after)}")
     else:
         owners = warehouse.table("event_persons").select("message_id", "person_id")
+    codes = universe_table(universe)
+    owners = owners.left_join(codes, owners.person_id == codes.universe_person_id).select("message_id", "person_id", "code")
     joined = events.join(owners, "message_id")
     # An order's lines are committed in the same lake batch as the order (the loader derives them
     # from it), so the new batches' line files hold every line of the new orders.
@@ -346,9 +388,10 @@ def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None
         paths = [lake_root / f for f in new]
         # Every owner row was used so far: the new events' owners can only be rows appended since.
         tail = manifest.owned_events if manifest.stamped_events == manifest.owned_events else None
+        universe = read_universe(directory, manifest.generation)
         for appended_after in ([tail, None] if tail is not None else [None]):
             writer = _PartWriter(directory, _new_part_id())
-            _stream_into(writer, stamped_events(warehouse, paths, appended_after), ordered=True)
+            _stream_into(writer, stamped_events(warehouse, paths, universe, appended_after), ordered=True)
             person_parts = writer.close()
             if owned == manifest.owned_events + writer.rows:
                 break
@@ -376,18 +419,23 @@ def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None,
     if progress:
         progress(f"rebuilding rollups from {len(files)} lake files")
     lake_root = Path(warehouse.project.lake_dir)
+    generation = uuid.uuid4().hex
+    universe = write_universe(warehouse, directory, generation)
     writer = _PartWriter(directory, _new_part_id())
     if files and "event_persons" in warehouse.materialized_tables():
-        _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in files]))
+        _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in files], universe))
     person_parts = writer.close()
     cube_parts = _cube_of_log(warehouse, directory, person_parts)
     previous = read_manifest(directory)
     updated = Manifest(batches=files, cube=cube_parts, person_events=person_parts, identity_run=run,
-                       owned_events=owned, stamped_events=writer.rows, persons=persons, generation=uuid.uuid4().hex)
+                       owned_events=owned, stamped_events=writer.rows, persons=persons, generation=generation)
     _write_manifest(directory, updated)
     if previous is not None:  # the old generation's parts are unreferenced now
         _discard(directory, [p for p in [*previous.cube, *previous.person_events]
                              if p not in {*cube_parts, *person_parts}])
+    for old in directory.glob("persons-*.arrow"):  # other generations' codes are void
+        if old != universe_path(directory, generation):
+            old.unlink(missing_ok=True)
     return RollupUpdate("rebuild", len(files), writer.rows, cube_parts, updated)
 
 
