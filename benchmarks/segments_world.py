@@ -235,6 +235,20 @@ def _build_profiles(project_dir: Path) -> dict:
             "homes_from_postcode": summary["homes_from_postcode"]}
 
 
+def _version_profiles(project_dir: Path) -> dict:
+    """Profiles stored before `Warehouse.materialize` kept versions are stored again through it, so a
+    refresh can tell they did not change (as it can for any `footfall profile build` since)."""
+    import ibis
+
+    from footfall.project import open_project
+    from footfall.warehouse import open_warehouse
+
+    with open_warehouse(open_project(project_dir)) as warehouse:
+        if warehouse.version_of("profiles") is None:
+            warehouse.materialize("profiles", ibis.memtable(warehouse.to_arrow(warehouse.table("profiles"))))
+        return {"version": warehouse.version_of("profiles")}
+
+
 def write_profile_traits(project_dir: Path) -> None:
     """The trait `online_only_near_store` reads, from the `profiles` table, for the non-Footfall engines."""
     from footfall.project import open_project
@@ -331,6 +345,7 @@ def build(workdir: Path, world: Path, parts: int, copy_parts: int, seed: Path | 
 
     mapping = _stage(home, "persons", parameters, owners)
     profiles = _stage(home, "profiles", parameters, lambda: _build_profiles(project_dir))
+    _stage(home, "profiles-version", parameters, lambda: _version_profiles(project_dir))
     seconds = imported["seconds"] + visits["seconds"] + mapping["seconds"] + profiles["seconds"]
     return SegmentsProject(project_dir, mapping["events"], mapping["persons"], parameters, seconds)
 

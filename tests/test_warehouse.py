@@ -80,6 +80,20 @@ def test_materialize_stores_a_computed_table(loaded, engine):
         }
 
 
+def test_a_materialised_table_has_a_version_that_changes_when_it_is_replaced(loaded, engine):
+    with open_warehouse(loaded, engine=engine) as warehouse:
+        assert warehouse.version_of("channels") is None  # never materialised
+        events = warehouse.table("events")
+        warehouse.materialize("channels", events.select("channel").distinct())
+        first = warehouse.version_of("channels")
+        assert first is not None and warehouse.version_of("channels") == first
+        assert "channels" in warehouse.materialized_tables()  # the versions themselves are not a table of it
+        assert not any(name.startswith("_") for name in warehouse.materialized_tables())
+        warehouse.materialize("channels", events.select("realm").distinct())
+        assert warehouse.version_of("channels") not in (None, first)
+        assert set(warehouse.to_arrow(warehouse.table("channels")).column_names) == {"realm"}
+
+
 def test_new_files_are_seen_after_refresh(loaded, engine, tmp_path):
     with open_warehouse(loaded, engine=engine) as warehouse:
         before = warehouse.table("events").count().execute()

@@ -11,6 +11,7 @@ table: in the DuckDB file, or as Parquet under `lake/_derived/` on Spark.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from footfall.schema import LAKE_TABLES
 from footfall.schema.derived import DERIVED_TABLES
 
 DERIVED_DIR = "_derived"
+VERSIONS_TABLE = "_footfall_versions"  # DuckDB: the version of every materialised table
+VERSION_FILE = "_footfall_version"  # Spark: the same, beside the table's Parquet files
 
 
 class UnknownTableError(FootfallError):
@@ -131,16 +134,40 @@ class Warehouse:
         return sorted(p.name for p in derived.iterdir() if p.is_dir() and p.name != "spark-warehouse") if derived.is_dir() else []
 
     def materialize(self, name: str, expr: Table) -> Table:
-        """Compute `expr` once and store it under `name`, replacing an earlier version."""
+        """Compute `expr` once and store it under `name`, replacing an earlier version (which gets a
+        new `version_of`)."""
         if name in LAKE_TABLES or name in DERIVED_TABLES:
             raise FootfallError(f"{name!r} is a built-in table and cannot be overwritten")
         if self.engine == "duckdb":
-            return self.con.create_table(name, expr, overwrite=True)
+            # a new version before the replacement as well as after it: whoever read a version and then
+            # the table, at any moment (or after a crash in between), holds a version that is current
+            # only if what it read is
+            self._set_version(name)
+            stored = self.con.create_table(name, expr, overwrite=True)
+            self._set_version(name)
+            return stored
         path = self.project.lake_dir / DERIVED_DIR / name
         frame = self.con._session.sql(self.con.compile(expr))
         frame.write.mode("overwrite").parquet(str(path))
+        # (the overwrite removed the previous version first) a name starting with "_": Spark's readers skip it
+        (path / VERSION_FILE).write_text(uuid.uuid4().hex)
         self._spark_views.add(name)
         return self.con.read_parquet(str(path), table_name=name)
+
+    def _set_version(self, name: str) -> None:
+        self.con.raw_sql(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (name VARCHAR PRIMARY KEY, version VARCHAR)")
+        self.con.con.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES (?, ?)", [name, uuid.uuid4().hex])
+
+    def version_of(self, name: str) -> str | None:
+        """A token that changes whenever `materialize` replaces the table (None: not known, e.g. a table
+        stored before versions were kept): what lets a refresh skip inputs that did not change."""
+        if self.engine == "duckdb":
+            if VERSIONS_TABLE not in self.con.list_tables():
+                return None
+            found = self.con.con.execute(f"SELECT version FROM {VERSIONS_TABLE} WHERE name = ?", [name]).fetchone()
+            return found[0] if found else None
+        path = self.project.lake_dir / DERIVED_DIR / name / VERSION_FILE
+        return path.read_text() if path.exists() else None
 
     def to_arrow(self, expr: Any) -> pa.Table:
         """Execute an expression into Arrow (for small results: display, tests, exports)."""

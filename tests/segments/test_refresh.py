@@ -277,3 +277,38 @@ def test_events_waiting_for_identity_change_nothing_until_they_are_owned(replay_
     reports = replay.check(AS_OFS[0])
     assert {(r.rollups, r.new_events) for r in reports.values()} == {("incremental", 0)}
     assert all(r.entered == r.exited == 0 for r in reports.values())
+
+
+def test_traits_are_read_again_only_when_profiles_change(replay_world, tmp_path):
+    """A trait leaf keeps its set while `profiles` keeps its version; a rebuilt `profiles` is read again
+    and the members follow it exactly."""
+    import json
+
+    from footfall.segments.condition_state import leaf_key, leaves
+    from footfall.segments.language import parse
+
+    replay = Replay(replay_world, _project(tmp_path / "project"), "duckdb")
+    bucket = _bucket(replay_world.events["message_id"])
+    replay.load(pc.less(bucket, 18))
+    names = ("online_only_near_store",)
+    replay.check(AS_OFS[0], names)
+    trait = next(leaf for leaf in leaves(parse(RULES["online_only_near_store"])) if type(leaf).__name__ == "Trait")
+    state_file = rollup_dir(replay.project) / "conditions" / leaf_key(trait) / "state.json"
+    first = json.loads(state_file.read_text())
+    with open_warehouse(replay.project) as warehouse:
+        assert first["inputs"] == warehouse.version_of("profiles") is not None
+
+    replay.load(pc.greater_equal(bucket, 18))
+    replay.check(AS_OFS[1], names)
+    assert json.loads(state_file.read_text()) == first  # profiles unchanged: not read (a read moves its as_of)
+
+    # everyone's nearest store moves 3 km further: some people leave the "near" set
+    with open_warehouse(replay.project) as warehouse:
+        moved = replay_world.profiles.set_column(
+            replay_world.profiles.schema.get_field_index("nearest_store_km"), "nearest_store_km",
+            pc.add(replay_world.profiles["nearest_store_km"], 3.0))
+        warehouse.materialize("profiles", bind(warehouse, "_moved_profiles", moved))
+    reports = replay.check(AS_OFS[1], names)  # compares with a full evaluation over the new profiles
+    after = json.loads(state_file.read_text())
+    assert after["version"] > first["version"] and after["inputs"] != first["inputs"]
+    assert reports["online_only_near_store"].mode == "incremental" and reports["online_only_near_store"].exited > 0

@@ -130,6 +130,7 @@ class LeafState:
     deltas: list[list] = field(default_factory=list)  # [version, file, rows]
     format: int = LEAF_FORMAT
     index: dict | None = None  # sequences: the per-person index of their steps (`StepFiles`)
+    inputs: str | None = None  # traits and distances: the versions of the tables the set was read from
 
     def files(self) -> set[str]:
         return {self.base, *(d[1] for d in self.deltas),
@@ -156,6 +157,8 @@ class ConditionStates:
         deltas (and all the from-scratch leaves) in one query each."""
         distinct = {leaf_key(leaf): leaf for leaf in wanted}
         fresh, moving, traits = {}, {}, {}
+        # read before the tables themselves: a table replaced in between gets a newer version
+        inputs = {key: self._inputs(leaf) for key, leaf in distinct.items() if isinstance(leaf, (Trait, NearStore))}
         for key, leaf in distinct.items():
             state = self._load(key)
             if state is not None:
@@ -163,14 +166,15 @@ class ConditionStates:
             if state is None or state.generation != self.manifest.generation or _at(state.as_of) > self.as_of:
                 fresh[key] = leaf
             elif isinstance(leaf, (Trait, NearStore)):
-                traits[key] = leaf
+                if state.inputs is None or state.inputs != inputs[key]:  # else: nothing it reads changed
+                    traits[key] = leaf
             elif _at(state.as_of) != self.as_of or state.person_events != self.manifest.person_events:
                 moving[key] = leaf
         if fresh:
             rows = self.warehouse.to_arrow(_union([self._from_scratch(k, leaf) for k, leaf in fresh.items()]))
             indexes = self._start_indexes({k: leaf for k, leaf in fresh.items() if isinstance(leaf, Sequence)})
             for key, (codes, n) in self._split(rows, fresh).items():
-                self._start(key, fresh[key], codes, n, indexes.get(key))
+                self._start(key, fresh[key], codes, n, indexes.get(key), inputs.get(key))
         counted = {k: leaf for k, leaf in moving.items() if isinstance(leaf, Did)}
         sequences = {k: leaf for k, leaf in moving.items() if isinstance(leaf, Sequence)}
         # one query for every count, trait and sequence's fresh rows
@@ -190,7 +194,18 @@ class ConditionStates:
             now[found[key][0]] = True
             came, went = np.flatnonzero(now & ~kept), np.flatnonzero(kept & ~now)
             self._add_delta(key, np.concatenate([came, went]),
-                            np.concatenate([np.ones(len(came), np.int64), -np.ones(len(went), np.int64)]))
+                            np.concatenate([np.ones(len(came), np.int64), -np.ones(len(went), np.int64)]),
+                            inputs=inputs[key])
+
+    def _inputs(self, leaf: Leaf) -> str | None:
+        """The versions of what a trait or distance leaf reads: `profiles` (and the lake's store files
+        for a distance); None when a version is not known (then it is read every refresh)."""
+        profiles = self.warehouse.version_of("profiles")
+        if profiles is None or not isinstance(leaf, NearStore):
+            return profiles
+        lake = Path(self.warehouse.project.lake_dir)
+        stores = sorted(str(p.relative_to(lake)) for p in self.warehouse.lake.files("stores"))
+        return profiles + ":" + hashlib.sha256("\n".join(stores).encode()).hexdigest()[:16]
 
     def _split(self, rows: pa.Table | None, keys: dict[str, Leaf]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(person codes, n) per leaf of a query's coded rows (`_coded`), summed per person."""
@@ -397,20 +412,22 @@ class ConditionStates:
     def _read(self, key: str, name: str) -> np.ndarray:
         return np.load(self._dir(key) / name, mmap_mode="r")
 
-    def _start(self, key: str, leaf: Leaf, codes: np.ndarray, n: np.ndarray, index: StepFiles | None = None) -> None:
+    def _start(self, key: str, leaf: Leaf, codes: np.ndarray, n: np.ndarray, index: StepFiles | None = None,
+               inputs: str | None = None) -> None:
         dense = np.zeros(len(self.universe()), np.int64)
         dense[codes] += n  # codes are unique: one number per person
         self._dense[key] = dense
         previous = self.states.get(key)
         self._save(key, LeafState(rule_to_json(leaf), uuid.uuid4().hex, self.as_of.isoformat(), self.manifest.generation,
                                   list(self.manifest.person_events), self._write(key, dense), base_rows=int(len(codes)),
-                                  index=asdict(index) if index is not None else None),
+                                  index=asdict(index) if index is not None else None, inputs=inputs),
                    previous)
 
-    def _add_delta(self, key: str, codes: np.ndarray, n: np.ndarray, index: StepFiles | None = None) -> None:
+    def _add_delta(self, key: str, codes: np.ndarray, n: np.ndarray, index: StepFiles | None = None,
+                   inputs: str | None = None) -> None:
         previous = self.states[key]
         state = LeafState(**{**asdict(previous), "as_of": self.as_of.isoformat(),
-                             "person_events": list(self.manifest.person_events)})
+                             "person_events": list(self.manifest.person_events), "inputs": inputs})
         if index is not None:
             state.index = asdict(index)
         if len(codes):
