@@ -10,11 +10,12 @@ leaf a refresh needs, a per-person number `n` is kept under `lake/_rollups/condi
   (`(as_of - W, min(as_of, as_of' - W)]`): three time-bounded reads, never a person's whole history.
 - `did A then B within D [same f]` (no window): 1 once the person has such a pair. Pairs only appear,
   and a new one has at least one *fresh* event (newly rolled up, or carried across `as_of`): each
-  fresh A is joined with B events of its person within D after it, each fresh B with A events
-  within D before it. The join's small side is the fresh events; the other side is read with its
-  event-name filter, which the log's sort order turns into skipped row groups.
-- traits and distances: 1 for the people who pass, recomputed each refresh from `profiles` (one row
-  per person), the change being the difference with the kept set.
+  fresh A of a person without a pair looks for a B of that person within D after it, each fresh B
+  for an A within D before it, by binary searches in the sequence's per-person step index
+  (`sequence_index.py`), which the new log rows join.
+- traits and distances: 1 for the people who pass, read again from `profiles` (one row per person)
+  when its version (`Warehouse.version_of`; and the store files, for a distance) changed, the change
+  being the difference with the kept set.
 
 Values are a base file plus one delta file per change (`version`); a segment remembers the
 (lineage, version) of each leaf it last saw, so the people whose result may have changed are exactly
