@@ -238,6 +238,27 @@ def test_crash_before_commit_neither_skips_nor_double_counts(replay_world, tmp_p
                 if str(p.relative_to(directory)) not in read_manifest(directory).cube]
 
 
+def test_a_rebuild_that_dies_leaves_no_universe_behind(replay_world, tmp_path, monkeypatch):
+    """A rebuild numbers people in a new universe file before its parts; dying before the manifest
+    leaves that file uncommitted, and the next update removes it: one universe, the manifest's."""
+    from footfall.segments import rollups
+
+    replay = Replay(replay_world, _project(tmp_path / "project"), "duckdb")
+    replay.load(pc.less(_bucket(replay_world.events["message_id"]), 10))
+    directory = rollup_dir(replay.project)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed before the manifest was replaced")
+
+    monkeypatch.setattr(rollups, "_write_manifest", crash)
+    with open_warehouse(replay.project) as warehouse, pytest.raises(RuntimeError):
+        update_rollups(warehouse)
+    assert read_manifest(directory) is None and len(list(directory.glob("persons-*.arrow"))) == 1
+    monkeypatch.undo()
+    replay.check(AS_OFS[0])
+    assert [p.name for p in directory.glob("persons-*.arrow")] == [f"persons-{read_manifest(directory).generation}.arrow"]
+
+
 def test_cli_refresh_records_entries_and_reports_what_it_touched(replay_world, tmp_path, capsys):
     """`footfall segment refresh --all`: incremental after a load, recorded as evaluations, members exact."""
     from footfall.segments.membership import recorded_members

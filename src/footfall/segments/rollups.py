@@ -38,7 +38,6 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -438,12 +437,3 @@ def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None,
             old.unlink(missing_ok=True)
     return RollupUpdate("rebuild", len(files), writer.rows, cube_parts, updated)
 
-
-def drop_rollups(project: Any) -> None:
-    """Forget the rollups (the next update rebuilds them)."""
-    directory = rollup_dir(project)
-    if directory.is_dir():
-        with exclusive(directory):
-            for child in directory.iterdir():
-                if child.name != ".lock":
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
