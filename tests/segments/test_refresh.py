@@ -253,10 +253,11 @@ def test_a_rebuild_that_dies_leaves_no_universe_behind(replay_world, tmp_path, m
     monkeypatch.setattr(rollups, "_write_manifest", crash)
     with open_warehouse(replay.project) as warehouse, pytest.raises(RuntimeError):
         update_rollups(warehouse)
-    assert read_manifest(directory) is None and len(list(directory.glob("persons-*.arrow"))) == 1
+    assert read_manifest(directory) is None and len(list(directory.glob("persons-*"))) == 2  # Arrow and Parquet
     monkeypatch.undo()
     replay.check(AS_OFS[0])
-    assert [p.name for p in directory.glob("persons-*.arrow")] == [f"persons-{read_manifest(directory).generation}.arrow"]
+    generation = read_manifest(directory).generation
+    assert sorted(p.name for p in directory.glob("persons-*")) == [f"persons-{generation}.arrow", f"persons-{generation}.parquet"]
 
 
 def test_cli_refresh_records_entries_and_reports_what_it_touched(replay_world, tmp_path, capsys):

@@ -231,7 +231,7 @@ class ConditionStates:
         the event log, which carries codes. People outside the universe (no row in `persons`) are no
         one's members and drop out."""
         if self._universe_table is None:
-            self._universe_table = universe_table(self.universe())
+            self._universe_table = universe_table(self.warehouse, rollup_dir(self.warehouse.project), self.manifest.generation)
         coded = rows.join(self._universe_table, rows.person_id == self._universe_table.universe_person_id)
         return coded.select(*(c for c in rows.columns if c != "person_id"), "code")
 

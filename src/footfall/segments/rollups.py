@@ -9,8 +9,9 @@ Everything lives under `lake/_rollups/` as Parquet, so both engines read the sam
 - `cube/<YYYY-MM>/<part>.parquet` — the rollup proper: per person × UTC day × event × realm × channel × store ×
   fulfilment, `n`, `amount` (sum), `first_at`, `last_at`. Rows are additive: a day that receives late
   events gets another row in a later part, and readers sum.
-- `persons-<generation>.arrow` — the universe of this generation of rollups: every person id of
-  `persons`, once; a person's *code* is its position here. The log carries each event's owner as a
+- `persons-<generation>.arrow` (and `.parquet`) — the universe of this generation of rollups: every
+  person id of `persons`, once; a person's *code* is its position here. Python memory-maps the Arrow
+  file; Spark reads the Parquet copy (ids with their codes) natively. The log carries each event's owner as a
   code too, so a refresh sums and indexes people by code without joining their ids again.
 - `manifest.json` — the watermark (which lake event files are rolled up), the parts, and the identity
   fingerprint the rows were stamped under. A change is committed by writing and fsyncing its parts,
@@ -168,9 +169,15 @@ def _remove_orphans(directory: Path, manifest: Manifest | None) -> None:
                 path.unlink()
     for path in directory.glob(f".{MANIFEST}.*"):
         path.unlink()
-    for path in [*directory.glob("persons-*.arrow"), *directory.glob(".persons-*")]:  # a rebuild that never committed
-        if manifest is None or path != universe_path(directory, manifest.generation):
-            path.unlink()
+    _remove_universes(directory, None if manifest is None else manifest.generation)  # a rebuild that never committed
+
+
+def _remove_universes(directory: Path, kept: str | None) -> None:
+    """Delete the universe files of every generation but `kept` (and unfinished ones)."""
+    current = () if kept is None else (universe_path(directory, kept), universe_path(directory, kept).with_suffix(".parquet"))
+    for path in [*directory.glob("persons-*"), *directory.glob(".persons-*")]:
+        if path not in current:
+            path.unlink(missing_ok=True)
 
 
 def _last_identity_run(project: Any) -> str | None:
@@ -228,18 +235,22 @@ def universe_path(directory: Path, generation: str) -> Path:
     return directory / f"persons-{generation}.arrow"
 
 
-def write_universe(warehouse: Any, directory: Path, generation: str) -> pa.Array:
-    """Number the people of `persons` for a new generation (its file is written before any part)."""
+def write_universe(warehouse: Any, directory: Path, generation: str) -> None:
+    """Number the people of `persons` for a new generation (its files are written before any part;
+    the Arrow file last, as the one `_remove_orphans` and readers go by)."""
     ids = warehouse.to_arrow(warehouse.table("persons").select("person_id"))["person_id"] \
         if "persons" in warehouse.materialized_tables() else pa.chunked_array([], pa.string())
-    people = pa.table({"person_id": pc.unique(ids.combine_chunks()).cast(pa.string())})
+    people = pc.unique(ids.combine_chunks()).cast(pa.string())
     path = universe_path(directory, generation)
+    codes = pa.table({"universe_person_id": people, "code": pa.array(np.arange(len(people), dtype=np.int32))})
+    pq.write_table(codes, path.with_suffix(".parquet"), use_dictionary=False)
+    fsync_path(path.with_suffix(".parquet"))
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, people.schema) as writer:
-        writer.write_table(people)
+    table = pa.table({"person_id": people})
+    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
     fsync_path(temporary)
     os.replace(temporary, path)
-    return people["person_id"].combine_chunks()
 
 
 def read_universe(directory: Path, generation: str) -> pa.Array:
@@ -247,15 +258,20 @@ def read_universe(directory: Path, generation: str) -> pa.Array:
     return pa.ipc.open_file(pa.memory_map(str(universe_path(directory, generation)))).read_all()["person_id"].combine_chunks()
 
 
-def universe_table(universe: pa.Array) -> Table:
-    """(universe_person_id, code) as a table of the engine, for joining ids to codes."""
+def universe_table(warehouse: Any, directory: Path, generation: str) -> Table:
+    """(universe_person_id, code) as a table of the engine, for joining ids to codes: on DuckDB the
+    memory-mapped Arrow ids (no copy), on Spark the Parquet copy (no trip through pandas)."""
+    if warehouse.engine == "spark":
+        schema = pa.schema([pa.field("universe_person_id", pa.string()), pa.field("code", pa.int32())])
+        return files_table(warehouse, [universe_path(directory, generation).with_suffix(".parquet")], schema)
+    universe = read_universe(directory, generation)
     return ibis.memtable(pa.table({"universe_person_id": universe,
                                    "code": pa.array(np.arange(len(universe), dtype=np.int32))}))
 
 
-def stamped_events(warehouse: Any, paths: list[Path], universe: pa.Array, appended_after: int | None = None) -> Table:
-    """The owned events of some lake event files, with their person_id and its code in `universe`
-    (PERSON_EVENTS columns).
+def stamped_events(warehouse: Any, paths: list[Path], codes: Table, appended_after: int | None = None) -> Table:
+    """The owned events of some lake event files, with their person_id and its code (`codes`: the
+    generation's `universe_table`), as PERSON_EVENTS columns.
 
     appended_after: on DuckDB, look for owners only among the rows of `event_persons` after that many
     (rows appended since the last update sit at the end of the table, and a scan skips the rest by row
@@ -267,7 +283,6 @@ def stamped_events(warehouse: Any, paths: list[Path], universe: pa.Array, append
             f"SELECT message_id, person_id FROM event_persons WHERE rowid >= {int(appended_after)}")
     else:
         owners = warehouse.table("event_persons").select("message_id", "person_id")
-    codes = universe_table(universe)
     owners = owners.left_join(codes, owners.person_id == codes.universe_person_id).select("message_id", "person_id", "code")
     joined = events.join(owners, "message_id")
     # An order's lines are committed in the same lake batch as the order (the loader derives them
@@ -387,10 +402,10 @@ def update_rollups(warehouse: Any, progress: Callable[[str], None] | None = None
         paths = [lake_root / f for f in new]
         # Every owner row was used so far: the new events' owners can only be rows appended since.
         tail = manifest.owned_events if manifest.stamped_events == manifest.owned_events else None
-        universe = read_universe(directory, manifest.generation)
+        codes = universe_table(warehouse, directory, manifest.generation)
         for appended_after in ([tail, None] if tail is not None else [None]):
             writer = _PartWriter(directory, _new_part_id())
-            _stream_into(writer, stamped_events(warehouse, paths, universe, appended_after), ordered=True)
+            _stream_into(writer, stamped_events(warehouse, paths, codes, appended_after), ordered=True)
             person_parts = writer.close()
             if owned == manifest.owned_events + writer.rows:
                 break
@@ -419,10 +434,10 @@ def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None,
         progress(f"rebuilding rollups from {len(files)} lake files")
     lake_root = Path(warehouse.project.lake_dir)
     generation = uuid.uuid4().hex
-    universe = write_universe(warehouse, directory, generation)
+    write_universe(warehouse, directory, generation)
     writer = _PartWriter(directory, _new_part_id())
     if files and "event_persons" in warehouse.materialized_tables():
-        _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in files], universe))
+        _stream_into(writer, stamped_events(warehouse, [lake_root / f for f in files], universe_table(warehouse, directory, generation)))
     person_parts = writer.close()
     cube_parts = _cube_of_log(warehouse, directory, person_parts)
     previous = read_manifest(directory)
@@ -432,8 +447,6 @@ def _rebuild(warehouse: Any, directory: Path, files: list[str], run: str | None,
     if previous is not None:  # the old generation's parts are unreferenced now
         _discard(directory, [p for p in [*previous.cube, *previous.person_events]
                              if p not in {*cube_parts, *person_parts}])
-    for old in directory.glob("persons-*.arrow"):  # other generations' codes are void
-        if old != universe_path(directory, generation):
-            old.unlink(missing_ok=True)
+    _remove_universes(directory, generation)  # other generations' codes are void
     return RollupUpdate("rebuild", len(files), writer.rows, cube_parts, updated)
 
