@@ -209,7 +209,7 @@ class ConditionStates:
         return profiles + ":" + hashlib.sha256("\n".join(stores).encode()).hexdigest()[:16]
 
     def _split(self, rows: pa.Table | None, keys: dict[str, Leaf]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(person codes, n) per leaf of a query's coded rows (`_coded`), summed per person."""
+        """(person codes, n) per leaf of a query's rows (each with its `code`), summed per person."""
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if rows is None or rows.num_rows == 0:
             return {key: empty for key in keys}
