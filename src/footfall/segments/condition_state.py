@@ -214,8 +214,7 @@ class ConditionStates:
         if rows is None or rows.num_rows == 0:
             return {key: empty for key in keys}
         codes, n = rows["code"].to_numpy(), rows["n"].to_numpy()
-        labels = pc.dictionary_encode(rows["leaf"]).combine_chunks()
-        leaf, names = labels.indices.to_numpy(), labels.dictionary.to_pylist()
+        leaf, names = _leaf_labels(rows)
         found = {}
         for key in keys:
             mine = leaf == (names.index(key) if key in names else -1)
@@ -245,7 +244,7 @@ class ConditionStates:
         same = tuple(sequence.same)
         found = []
         for number, step in enumerate((sequence.first, sequence.then)):
-            rows = match.rows(log.filter(log.code.notnull()), step, None, same, carry=("code",))
+            rows = match.rows(log, step, None, same, carry=("code",))
             value = ibis.null(TEXT) if not same else rows[same[0]].cast(TEXT)
             if len(same) > 1:  # one text for several fields; a null in any of them never pairs
                 joined = ibis.literal(KEY_SEPARATOR).join([rows[f].cast(TEXT) for f in same])
@@ -257,8 +256,7 @@ class ConditionStates:
 
     def _step_arrays(self, rows: pa.Table) -> dict[str, list[dict[str, np.ndarray]]]:
         """Coded `_step_rows` rows as arrays: per leaf, per step."""
-        labels = pc.dictionary_encode(rows["leaf"]).combine_chunks()
-        leaf, names = labels.indices.to_numpy(), labels.dictionary.to_pylist()
+        leaf, names = _leaf_labels(rows)
         step, new = rows["step"].to_numpy(), rows["new"].to_numpy(zero_copy_only=False)
         codes, times = rows["code"].to_numpy().astype(np.int64), micros(rows["timestamp"])
         found: dict[str, list[dict[str, np.ndarray]]] = {}
@@ -292,8 +290,7 @@ class ConditionStates:
         parts = []
         for key, leaf in sequences.items():
             state = self.states[key]
-            seen = set(state.person_events)
-            new = [p for p in self.manifest.person_events if p not in seen]
+            new = self._unseen_parts(state)
             if new:
                 parts += self._step_rows(key, leaf, new, None, None, True)
             before = _at(state.as_of)
@@ -332,38 +329,41 @@ class ConditionStates:
 
     def _log(self, parts: list[str], start: datetime | None, end: datetime) -> Table:
         """Log rows of these parts with `start < timestamp` (the `<= end` bound is the matcher's),
-        reading only the months the interval meets."""
+        reading only the months the interval meets; only rows whose owner has a code (is in the
+        universe: others are no one's members)."""
         low = f"{start:%Y-%m}" if start is not None else ""
         chosen = tuple(self.directory.parent / p for p in parts if low <= part_month(p) <= f"{end:%Y-%m}")
         if chosen not in self._tables:  # each table of files is a view whose files' schemas are read
             self._tables[chosen] = files_table(self.warehouse, list(chosen), PERSON_EVENTS)
         log = self._tables[chosen]
+        log = log.filter(log.code.notnull())
         if start is None:
             return log
         return log.filter(log.timestamp > ibis.literal(start, type=log.timestamp.type()))
 
-    def _delta(self, key: str, leaf: Leaf) -> Table | None:
-        """The change of one leaf's numbers from its state's `as_of` to this one (module docstring)."""
+    def _unseen_parts(self, state: LeafState) -> list[str]:
+        """The log parts rolled up since a leaf's state was brought forward."""
+        seen = set(state.person_events)
+        return [p for p in self.manifest.person_events if p not in seen]
+
+    def _delta(self, key: str, leaf: Did) -> Table | None:
+        """The change of a `did` leaf's counts from its state's `as_of` to this one (module docstring)."""
         state = self.states[key]
         before, now = _at(state.as_of), self.as_of
-        seen = set(state.person_events)
-        new = [p for p in self.manifest.person_events if p not in seen]
         old = state.person_events
-        if isinstance(leaf, Did):
-            width = timedelta(hours=leaf.window.hours) if leaf.window is not None else None
-            lower = now - width if width is not None else None
-            pieces = [(new, lower, now, 1)]
-            if now > before:
-                pieces.append((old, before if lower is None else max(before, lower), now, 1))
-                if width is not None and before - width < min(before, lower):
-                    pieces.append((old, before - width, min(before, lower), -1))
+        width = timedelta(hours=leaf.window.hours) if leaf.window is not None else None
+        lower = now - width if width is not None else None
+        pieces = [(self._unseen_parts(state), lower, now, 1)]
+        if now > before:
+            pieces.append((old, before if lower is None else max(before, lower), now, 1))
+            if width is not None and before - width < min(before, lower):
+                pieces.append((old, before - width, min(before, lower), -1))
         reads = [self._did_rows(key, leaf, parts, start, end, sign) for parts, start, end, sign in pieces if parts]
         return _union(reads) if reads else None
 
     def _did_rows(self, key: str, did: Did, parts: list[str], start: datetime | None, end: datetime,
                   sign: int) -> Table:
-        log = self._log(parts, start, end)
-        rows = EventRows(self.warehouse, end).rows(log.filter(log.code.notnull()), did, None, carry=("code",))
+        rows = EventRows(self.warehouse, end).rows(self._log(parts, start, end), did, None, carry=("code",))
         n = rows.message_id.nunique() if is_line_level(did) else rows.count()
         counted = rows.group_by("code").aggregate(n=n * sign)
         return _labelled(key, counted, counted.n)
@@ -475,6 +475,12 @@ def _at(text: str) -> datetime:
     from footfall.segments.rollup_eval import _utc
 
     return _utc(datetime.fromisoformat(text))
+
+
+def _leaf_labels(rows: pa.Table) -> tuple[np.ndarray, list[str]]:
+    """Each row's leaf as a number, and the leaf keys those numbers stand for."""
+    labels = pc.dictionary_encode(rows["leaf"]).combine_chunks()
+    return labels.indices.to_numpy(), labels.dictionary.to_pylist()
 
 
 def _labelled(key: str, table: Table, n: Any) -> Table:

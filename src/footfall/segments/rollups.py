@@ -242,8 +242,7 @@ def write_universe(warehouse: Any, directory: Path, generation: str) -> None:
         if "persons" in warehouse.materialized_tables() else pa.chunked_array([], pa.string())
     people = pc.unique(ids.combine_chunks()).cast(pa.string())
     path = universe_path(directory, generation)
-    codes = pa.table({"universe_person_id": people, "code": pa.array(np.arange(len(people), dtype=np.int32))})
-    pq.write_table(codes, path.with_suffix(".parquet"), use_dictionary=False)
+    pq.write_table(_numbered(people), path.with_suffix(".parquet"), use_dictionary=False)
     fsync_path(path.with_suffix(".parquet"))
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     table = pa.table({"person_id": people})
@@ -264,9 +263,12 @@ def universe_table(warehouse: Any, directory: Path, generation: str) -> Table:
     if warehouse.engine == "spark":
         schema = pa.schema([pa.field("universe_person_id", pa.string()), pa.field("code", pa.int32())])
         return files_table(warehouse, [universe_path(directory, generation).with_suffix(".parquet")], schema)
-    universe = read_universe(directory, generation)
-    return ibis.memtable(pa.table({"universe_person_id": universe,
-                                   "code": pa.array(np.arange(len(universe), dtype=np.int32))}))
+    return ibis.memtable(_numbered(read_universe(directory, generation)))
+
+
+def _numbered(people: pa.Array) -> pa.Table:
+    """(universe_person_id, code): each id with its position."""
+    return pa.table({"universe_person_id": people, "code": pa.array(np.arange(len(people), dtype=np.int32))})
 
 
 def stamped_events(warehouse: Any, paths: list[Path], codes: Table, appended_after: int | None = None) -> Table:
